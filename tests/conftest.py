@@ -1,0 +1,142 @@
+"""Fixtures shared by the tests: the engine, the test image, labelled containers that always go.
+
+Integration tests (marked ``integration``) need a real Docker engine. Without one they fail with a
+message saying how to get one; they are skipped only when THREADPTY_SKIP_INTEGRATION=1 is set.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+import uuid
+from typing import Any, Callable, Dict, Iterator, List
+
+import pytest
+
+IMAGE = os.environ.get("THREADPTY_TEST_IMAGE", "threadpty-test/busybox:latest")
+LABEL = "io.threadpty.test"
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def pytest_collection_modifyitems(config: Any, items: List[Any]) -> None:
+    for item in items:
+        if item.get_closest_marker("integration") or item.get_closest_marker("smoke"):
+            item.add_marker(pytest.mark.integration)
+            item.fixturenames.insert(0, "engine")
+
+
+_engine_state: Dict[str, Any] = {}
+
+
+@pytest.fixture(scope="session")
+def engine() -> Any:
+    """A live engine with the test image, or a loud failure (a skip only if asked for)."""
+    if os.environ.get("THREADPTY_SKIP_INTEGRATION", "") not in ("", "0"):
+        pytest.skip("integration tests skipped: THREADPTY_SKIP_INTEGRATION is set")
+    if "error" in _engine_state:
+        pytest.fail(_engine_state["error"], pytrace=False)
+    if "client" in _engine_state:
+        return _engine_state["client"]
+    import docker
+
+    try:
+        client = docker.APIClient(version="auto")
+        client.ping()
+        client.inspect_image(IMAGE)
+    except Exception as exc:  # noqa: BLE001 - any failure here is reported the same way
+        _engine_state["error"] = (
+            f"no usable Docker engine for the integration tests ({exc}). "
+            f"Run `make engine` (or scripts/engine.sh) to start one and build {IMAGE}, "
+            "or set THREADPTY_SKIP_INTEGRATION=1 to skip them."
+        )
+        pytest.fail(_engine_state["error"], pytrace=False)
+    _engine_state["client"] = client
+    return client
+
+
+@pytest.fixture
+def client(engine: Any) -> Any:
+    return engine
+
+
+@pytest.fixture
+def make_container(engine: Any) -> Iterator[Callable[..., str]]:
+    """Create labelled containers of the test image; every one is removed after the test."""
+    made: List[str] = []
+
+    def make(command: Any = "/bin/sh", *, start: bool = False, **kwargs: Any) -> str:
+        labels = dict(kwargs.pop("labels", {}) or {})
+        labels[LABEL] = RUN_ID
+        host_config = kwargs.pop("host_config", None)
+        log_driver = kwargs.pop("log_driver", None)
+        if log_driver is not None:
+            host_config = engine.create_host_config(log_config={"type": log_driver})
+        cid = engine.create_container(
+            IMAGE, command, labels=labels, host_config=host_config, **kwargs
+        )["Id"]
+        made.append(cid)
+        if start:
+            engine.start(cid)
+        return cid
+
+    yield make
+    for cid in made:
+        try:
+            engine.remove_container(cid, force=True)
+        except Exception:  # noqa: BLE001 - already gone is fine
+            pass
+
+
+@pytest.fixture
+def running(make_container: Callable[..., str]) -> str:
+    """A running container to exec into."""
+    return make_container("sleep 3600", start=True)
+
+
+def threadpty_threads() -> List[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("threadpty-")]
+
+
+@pytest.fixture
+def no_thread_left() -> Iterator[None]:
+    """Fails the test if it leaves a thread behind (threadpty's own are named threadpty-*)."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        extra = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not extra:
+            return
+        for t in extra:
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+    extra = [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert not extra, f"threads left behind: {extra}"
+
+
+def docker_cli(*args: str) -> str:
+    return subprocess.run(
+        ["docker", *args], check=True, capture_output=True, text=True, timeout=60
+    ).stdout
+
+
+def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
+    client = _engine_state.get("client")
+    if client is None:
+        return
+    for c in client.containers(all=True, filters={"label": f"{LABEL}={RUN_ID}"}):
+        try:
+            client.remove_container(c["Id"], force=True)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    ran = 0
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get(
+        "failed", []
+    ):
+        if report.when == "call" and "integration" in report.keywords:
+            ran += 1
+    terminalreporter.write_line(f"integration tests run against a real engine: {ran}")

@@ -1,0 +1,64 @@
+"""Unit tests of the sinks and sources that adapt the caller's objects."""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+
+from threadpty._streams import Sink, Source
+
+
+def test_text_sink_never_splits_a_character() -> None:
+    out = io.StringIO()
+    sink = Sink(out)
+    data = "héllo wörld €".encode()
+    for i in range(len(data)):
+        sink.write(data[i : i + 1])
+    sink.finish()
+    assert out.getvalue() == "héllo wörld €"
+
+
+def test_text_sink_with_buffer_writes_bytes_through() -> None:
+    raw = io.BytesIO()
+    wrapper = io.TextIOWrapper(raw, encoding="utf-8")
+    wrapper.write("first ")
+    sink = Sink(wrapper)
+    sink.write(b"\xc3")
+    sink.write(b"\xa9")
+    assert raw.getvalue() == "first é".encode()
+
+
+def test_binary_sink_writes_memoryviews() -> None:
+    out = io.BytesIO()
+    sink = Sink(out)
+    buf = bytearray(b"abcdef")
+    sink.write(memoryview(buf)[:3])
+    buf[:3] = b"xyz"  # the sink must not keep a view of a buffer that is reused
+    assert out.getvalue() == b"abc"
+
+
+def test_source_reads_bytes_and_text_objects() -> None:
+    assert Source(io.BytesIO(b"abc")).read() == b"abc"
+    assert Source(io.StringIO("é")).read() == "é".encode()
+    assert Source(io.BytesIO(b"")).read() == b""
+
+
+def test_source_stop_wakes_a_reader_blocked_on_a_descriptor() -> None:
+    r, w = os.pipe()
+    try:
+        with os.fdopen(r, "rb", buffering=0, closefd=False) as f:
+            source = Source(f)
+            got: list = []
+            t = threading.Thread(target=lambda: got.append(source.read()))
+            t.start()
+            source.stop()
+            t.join(timeout=5)
+            assert not t.is_alive() and got == [b""]
+            # The byte written after the stop is still there for the next reader.
+            os.write(w, b"k")
+            assert os.read(r, 1) == b"k"
+            source.close()
+    finally:
+        os.close(r)
+        os.close(w)

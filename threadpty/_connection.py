@@ -1,0 +1,147 @@
+"""One hijacked attach or exec connection, whatever transport the docker SDK used.
+
+The SDK hands out a different object per transport (``SocketIO`` for unix and plain TCP, an
+``SSLSocket`` for TLS, a paramiko ``Channel`` or an ``SSHSocket`` for ssh, an ``NpipeSocket`` on
+Windows). This adapter gives the session four operations on any of them: read into a buffer, send
+all, half-close the write side, and abort (wake a blocked reader).
+
+Reads go through the HTTP response's buffered reader when there is one: the bytes that came in the
+same packet as the HTTP headers are already in that buffer, and a reader of the raw socket would
+never see them (docker-py issue 2466).
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import ssl
+import threading
+from typing import Any, Optional
+
+# Errors that mean "the other side is gone": end of stream, not a failure of ours.
+_GONE_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.ESHUTDOWN, errno.ENOTCONN, errno.EBADF}
+
+
+def clear_timeout(sock: Any) -> None:
+    """Remove the SDK client's timeout (60 s by default), or an idle shell dies after a minute.
+
+    A socket that is already non-blocking (gevent) is left as it is, like the SDK's own
+    ``_disable_socket_timeout``.
+    """
+    for s in (sock, getattr(sock, "_sock", None)):
+        if s is None or not hasattr(s, "settimeout"):
+            continue
+        timeout = s.gettimeout() if hasattr(s, "gettimeout") else -1
+        if timeout is None or timeout == 0.0:
+            continue
+        s.settimeout(None)
+
+
+class Connection:
+    """Adapter over the object returned by ``attach_socket`` or ``exec_start(socket=True)``."""
+
+    def __init__(self, sock: Any, response: Any = None) -> None:
+        self.sock = sock
+        self.response = response if response is not None else getattr(sock, "_response", None)
+        clear_timeout(sock)
+        # The kernel socket (or the SSL one) for send and shutdown; SocketIO has no send.
+        self._raw = getattr(sock, "_sock", sock)
+        self._reader = self._buffered_reader()
+        self._closed = False
+        self._aborted = False
+        self._lock = threading.Lock()
+
+    def _buffered_reader(self) -> Any:
+        fp = getattr(getattr(getattr(self.response, "raw", None), "_fp", None), "fp", None)
+        if fp is not None and hasattr(fp, "readinto1") and getattr(fp, "raw", None) is self.sock:
+            return fp
+        return None
+
+    # The read side -------------------------------------------------------------------------
+
+    def readinto(self, buf: memoryview) -> int:
+        """Fill ``buf`` with what has arrived (blocking); 0 means end of stream."""
+        try:
+            if self._reader is not None:
+                return self._reader.readinto1(buf) or 0
+            if hasattr(self._raw, "recv_into"):
+                return self._raw.recv_into(buf)
+            data = self._raw.recv(len(buf))
+            buf[: len(data)] = data
+            return len(data)
+        except (OSError, ValueError) as exc:
+            # After abort() the reader sees a reset or a closed file: that is our own doing.
+            if self._aborted or _is_gone(exc):
+                return 0
+            raise
+
+    # The write side ------------------------------------------------------------------------
+
+    def sendall(self, data: bytes) -> None:
+        self._raw.sendall(data)
+
+    def close_write(self) -> bool:
+        """Tell the container its stdin has ended, keeping the read side open.
+
+        Returns False where the transport cannot half-close (TLS, named pipes): ``shutdown`` on an
+        ``SSLSocket`` drops the TLS layer for the read side too, so there the input is simply left
+        open and the session still ends when the container's output does.
+        """
+        raw = self._raw
+        if isinstance(raw, ssl.SSLSocket):
+            return False
+        if hasattr(raw, "shutdown_write"):  # paramiko Channel
+            raw.shutdown_write()
+            return True
+        proc = getattr(raw, "proc", None)
+        if proc is not None and getattr(proc, "stdin", None) is not None:  # SSHSocket (ssh client)
+            proc.stdin.close()
+            return True
+        if isinstance(raw, socket.socket) and type(raw).__name__ == "socket":
+            try:
+                raw.shutdown(socket.SHUT_WR)
+            except OSError as exc:
+                if not _is_gone(exc):
+                    raise
+            return True
+        return False
+
+    # Ending --------------------------------------------------------------------------------
+
+    def abort(self) -> None:
+        """Wake a thread blocked in ``readinto`` or ``sendall``; safe from any thread, repeatable."""
+        with self._lock:
+            if self._closed or self._aborted:
+                return
+            self._aborted = True
+        try:
+            self._raw.shutdown(socket.SHUT_RDWR)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def close(self) -> None:
+        """Release the connection; call only once no thread is inside ``readinto`` any more."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        for closer in (self.response, self.sock, self._raw):
+            try:
+                if closer is not None:
+                    closer.close()
+            except Exception:  # noqa: BLE001 - closing is best effort on every transport
+                pass
+
+
+def _is_gone(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _GONE_ERRNOS
+
+
+def open_attach(client: Any, container: str, params: dict) -> Connection:
+    return Connection(client.attach_socket(container, params=params))
+
+
+def open_exec(client: Any, exec_id: str, tty: bool) -> Connection:
+    return Connection(client.exec_start(exec_id, tty=tty, socket=True))
+
+

@@ -1,0 +1,151 @@
+"""The caller's streams: where input comes from and where output goes.
+
+Input may be a file object with a descriptor (the terminal, a pipe, a file), a binary or text
+file-like without one (``io.BytesIO``, ``io.StringIO``), or nothing. Output may be a binary or a text
+object. Nothing here ever closes or changes the mode of the caller's streams; it only flushes them.
+"""
+
+from __future__ import annotations
+
+import codecs
+import errno
+import io
+import os
+import select
+from typing import Any, Optional
+
+CHUNK = 64 * 1024
+
+
+def fileno_of(obj: Any) -> Optional[int]:
+    """The descriptor behind ``obj``, or None (``BytesIO``, closed or detached streams)."""
+    try:
+        fd = obj.fileno()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return fd if isinstance(fd, int) and fd >= 0 else None
+
+
+def isatty(obj: Any) -> bool:
+    fd = fileno_of(obj)
+    return fd is not None and os.isatty(fd)
+
+
+class Source:
+    """Reads the caller's input in large chunks; ``stop()`` wakes a reader waiting for a key.
+
+    With a descriptor, the reader waits on it and on a wake-up pipe together, so the thread never
+    stays blocked in a read of the terminal after its session (it would take the caller's next
+    keystroke). Without a descriptor the object is read directly: in-memory objects never block.
+    """
+
+    def __init__(self, obj: Any) -> None:
+        self._obj = obj
+        self._text = isinstance(obj, io.TextIOBase)
+        fd = fileno_of(obj)
+        self._fd = fd
+        self._wake_r, self._wake_w = os.pipe() if fd is not None else (-1, -1)
+        self._stopped = False
+
+    @property
+    def fd(self) -> Optional[int]:
+        return self._fd
+
+    def read(self) -> bytes:
+        """The next chunk; ``b""`` at end of input or once stopped."""
+        if self._stopped:
+            return b""
+        if self._fd is None:
+            return self._read_object()
+        while not self._stopped:
+            try:
+                ready, _, _ = select.select([self._fd, self._wake_r], [], [])
+            except InterruptedError:
+                continue
+            if self._wake_r in ready or self._stopped:
+                return b""
+            try:
+                return os.read(self._fd, CHUNK)
+            except BlockingIOError:
+                continue  # someone else made the descriptor non-blocking; wait again
+            except OSError as exc:
+                # EIO: the terminal hung up (CI jobs, closed windows). That is end of input.
+                if exc.errno in (errno.EIO, errno.EBADF, errno.ENXIO):
+                    return b""
+                raise
+        return b""
+
+    def _read_object(self) -> bytes:
+        obj = self._obj
+        reader = getattr(obj, "read1", None) if not self._text else None
+        data = reader(CHUNK) if reader is not None else obj.read(CHUNK)
+        if data is None:
+            return b""
+        if isinstance(data, str):
+            return data.encode("utf-8")
+        return bytes(data)
+
+    def stop(self) -> None:
+        """Wake the reader and make every later ``read`` return end of input."""
+        self._stopped = True
+        if self._wake_w >= 0:
+            try:
+                os.write(self._wake_w, b"x")
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        """Release the wake-up pipe; call once the reading thread has ended."""
+        for fd in (self._wake_r, self._wake_w):
+            if fd >= 0:
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
+
+
+class Sink:
+    """Writes output to the caller's object at once, whole, in order, and flushes it.
+
+    A text object gets UTF-8 decoded incrementally, so a character split across two chunks is
+    never broken; a text object with a binary ``.buffer`` (``sys.stdout``) is written through the
+    buffer after its own pending text is flushed.
+    """
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+        self._decoder: Optional[codecs.IncrementalDecoder] = None
+        self._flush = getattr(obj, "flush", None)
+        if isinstance(obj, io.TextIOBase) or (hasattr(obj, "encoding") and hasattr(obj, "buffer")):
+            buffer = getattr(obj, "buffer", None)
+            if buffer is not None:
+                obj.flush()
+                self._target = buffer
+                self._flush = getattr(buffer, "flush", None)
+            else:
+                self._target = obj
+                self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        else:
+            self._target = obj
+        self._raw_target = isinstance(self._target, io.RawIOBase)
+
+    def write(self, data: memoryview | bytes) -> None:
+        if self._decoder is not None:
+            text = self._decoder.decode(data)
+            if text:
+                self._target.write(text)
+        elif self._raw_target:
+            view = memoryview(data)
+            while view:
+                n = self._target.write(view)
+                view = view[n or 0 :]
+        else:
+            self._target.write(data)
+        if self._flush is not None:
+            self._flush()
+
+    def finish(self) -> None:
+        if self._decoder is not None:
+            tail = self._decoder.decode(b"", final=True)
+            if tail:
+                self._target.write(tail)
+        if self._flush is not None:
+            self._flush()

@@ -1,0 +1,91 @@
+"""One SIGWINCH handler for the whole process, shared by every live session.
+
+Signal handlers can only be installed from the main thread and there is one per signal, so the
+handler is installed once, when the first subscriber comes from the main thread (or through
+``install``), chains to the handler it replaced, and is put back when the last subscriber leaves.
+The handler only puts a token on each subscriber's ``SimpleQueue`` (reentrant, lock-free); the
+resize itself happens in the sessions' coordinator threads, never inside the handler.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import threading
+from types import FrameType
+from typing import Any, Optional, Tuple
+
+from . import _platform
+
+WINCH = object()  # the token a signal puts on a queue
+
+
+class _Dispatcher:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # A tuple, replaced whole: the handler reads it without a lock.
+        self._queues: Tuple["queue.SimpleQueue[Any]", ...] = ()
+        self._installed = False
+        self._previous: Any = None
+        self._pins = 0  # install() calls still in force
+
+    def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
+        for q in self._queues:
+            q.put_nowait(WINCH)
+        previous = self._previous
+        if callable(previous):
+            previous(signum, frame)
+
+    def _install_locked(self) -> bool:
+        if self._installed:
+            return True
+        if not _platform.have_sigwinch():
+            return False
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        self._previous = signal.signal(signal.SIGWINCH, self._handle)
+        self._installed = True
+        return True
+
+    def _uninstall_locked(self) -> None:
+        if not self._installed or self._queues or self._pins:
+            return
+        if threading.current_thread() is not threading.main_thread():
+            return  # stays installed, forwarding to the previous handler, until a main-thread exit
+        if signal.getsignal(signal.SIGWINCH) == self._handle:
+            signal.signal(signal.SIGWINCH, self._previous)
+        self._installed = False
+        self._previous = None
+
+    def subscribe(self, q: "queue.SimpleQueue[Any]") -> bool:
+        """Deliver SIGWINCH to ``q``; False when no handler can be had (caller should poll)."""
+        with self._lock:
+            if not self._install_locked():
+                return False
+            self._queues = self._queues + (q,)
+            return True
+
+    def unsubscribe(self, q: "queue.SimpleQueue[Any]") -> None:
+        with self._lock:
+            self._queues = tuple(x for x in self._queues if x is not q)
+            self._uninstall_locked()
+
+    def install(self) -> bool:
+        with self._lock:
+            ok = self._install_locked()
+            if ok:
+                self._pins += 1
+            return ok
+
+    def uninstall(self) -> None:
+        with self._lock:
+            if self._pins:
+                self._pins -= 1
+            self._uninstall_locked()
+
+    @property
+    def installed(self) -> bool:
+        return self._installed
+
+
+dispatcher = _Dispatcher()

@@ -1,0 +1,169 @@
+"""The user's terminal: its size, and raw mode that is always undone.
+
+dockerpty's ``size`` and ``Terminal`` keep their interface. Raw mode is entered on the input
+terminal only, restored exactly once with ``TCSADRAIN`` (``TCSAFLUSH`` would drop what the user
+typed ahead), and an ``atexit`` hook restores any terminal still raw if the interpreter exits first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import struct
+import threading
+from types import TracebackType
+from typing import Any, List, Optional, Tuple, Type, Union
+
+from . import _console, _platform
+from ._streams import fileno_of
+
+FdLike = Union[int, Any]
+
+_live_lock = threading.Lock()
+_live: "set[Terminal]" = set()
+
+
+def _fd(fd: FdLike) -> Optional[int]:
+    return fd if isinstance(fd, int) else fileno_of(fd)
+
+
+def size(fd: FdLike) -> Optional[Tuple[int, int]]:
+    """Return ``(rows, cols)`` of the terminal on ``fd`` (an int or a file object), or None.
+
+    Uses ``TIOCGWINSZ`` where there is termios, else the console's window size
+    (``os.get_terminal_size``), else ``$LINES``/``$COLUMNS`` as dockerpty did.
+    """
+    num = _fd(fd)
+    if num is None or not os.isatty(num):
+        return None
+    if _platform.have_termios() and _platform.have_fcntl():
+        import fcntl
+        import termios
+
+        try:
+            rows, cols = struct.unpack("hh", fcntl.ioctl(num, termios.TIOCGWINSZ, b"\0" * 8)[:4])
+            if rows > 0 and cols > 0:
+                return rows, cols
+        except OSError:
+            pass
+    try:
+        cols, rows = os.get_terminal_size(num)
+        if rows > 0 and cols > 0:
+            return rows, cols
+    except OSError:
+        pass
+    try:
+        return int(os.environ["LINES"]), int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    fallback = shutil.get_terminal_size((0, 0))
+    return (fallback.lines, fallback.columns) if fallback.lines and fallback.columns else None
+
+
+def _raw_attributes(attrs: List[Any]) -> List[Any]:
+    """cfmakeraw's flags, as the Docker CLI (moby/term) sets them; the same on every Python."""
+    import termios
+
+    iflag, oflag, cflag, lflag, ispeed, ospeed, cc = attrs
+    iflag &= ~(
+        termios.IGNBRK
+        | termios.BRKINT
+        | termios.PARMRK
+        | termios.ISTRIP
+        | termios.INLCR
+        | termios.IGNCR
+        | termios.ICRNL
+        | termios.IXON
+    )
+    oflag &= ~termios.OPOST
+    lflag &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.ISIG | termios.IEXTEN)
+    cflag &= ~(termios.CSIZE | termios.PARENB)
+    cflag |= termios.CS8
+    cc = list(cc)
+    cc[termios.VMIN] = 1
+    cc[termios.VTIME] = 0
+    return [iflag, oflag, cflag, lflag, ispeed, ospeed, cc]
+
+
+class Terminal:
+    """Raw mode for the terminal on ``fd`` (the input side), as a context manager.
+
+    ``raw=False``, or an ``fd`` that is not a terminal, makes it a no-op. ``stop`` may be called from
+    any thread and any number of times: only the first call restores.
+    """
+
+    def __init__(self, fd: FdLike, raw: bool = True, out_fd: Optional[FdLike] = None) -> None:
+        self.fd = fd
+        self.raw = raw
+        self.original_attributes: Optional[List[Any]] = None
+        self._console: Optional[Tuple[Any, ...]] = None
+        self._out_fd = out_fd
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "Terminal":
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.stop()
+
+    def israw(self) -> bool:
+        return self.raw
+
+    def start(self) -> None:
+        """Save the terminal's attributes and enter raw mode (if asked and if it is a terminal)."""
+        num = _fd(self.fd)
+        if not self.raw or num is None or not os.isatty(num):
+            return
+        with self._lock:
+            if self.original_attributes is not None or self._console is not None:
+                return
+            if _platform.have_termios():
+                import termios
+
+                attrs = termios.tcgetattr(num)
+                self.original_attributes = attrs
+                with _live_lock:
+                    _live.add(self)
+                termios.tcsetattr(num, termios.TCSADRAIN, _raw_attributes(attrs))
+            else:
+                out = _fd(self._out_fd) if self._out_fd is not None else None
+                self._console = _console.make_raw(num, out)
+                if self._console is not None:
+                    with _live_lock:
+                        _live.add(self)
+
+    def stop(self) -> None:
+        """Restore the saved attributes, once."""
+        with self._lock:
+            attrs, self.original_attributes = self.original_attributes, None
+            console, self._console = self._console, None
+        with _live_lock:
+            _live.discard(self)
+        num = _fd(self.fd)
+        if attrs is not None and num is not None:
+            import termios
+
+            try:
+                termios.tcsetattr(num, termios.TCSADRAIN, attrs)
+            except (OSError, termios.error):
+                pass  # the terminal is gone (hung up): nothing left to restore
+        if console is not None:
+            _console.restore(console)
+
+    def __repr__(self) -> str:
+        return f"Terminal({self.fd!r}, raw={self.raw!r})"
+
+
+@atexit.register
+def _restore_all() -> None:
+    with _live_lock:
+        live = list(_live)
+    for terminal in live:
+        terminal.stop()
