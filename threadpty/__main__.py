@@ -1,0 +1,210 @@
+"""The ``threadpty`` command: ``run``, ``exec`` and ``attach``, like the Docker CLI's.
+
+It exits with the container's or exec's status, and gives one line on stderr (no traceback unless
+``--debug``) for errors of the caller's making: an unknown image or container, an engine that cannot
+be reached, ``-t`` without a terminal, bad flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any, Dict, List, Optional, Sequence
+
+from . import Session
+from ._detach import DEFAULT_DETACH_KEYS, parse_detach_keys
+from ._streams import isatty
+
+# The Docker CLI's statuses for failures before the container's own process runs.
+EXIT_CLIENT = 125
+
+
+class CommandError(Exception):
+    """One line for the user, and a status to exit with."""
+
+    def __init__(self, message: str, status: int = EXIT_CLIENT) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="threadpty", description="docker run/exec/attach through threadpty"
+    )
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser, tty: bool = True) -> None:
+        if tty:
+            sp.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+            sp.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
+            sp.add_argument("-e", "--env", action="append", default=[], metavar="K=V")
+            sp.add_argument("-w", "--workdir", metavar="DIR")
+            sp.add_argument("-u", "--user", metavar="USER")
+        sp.add_argument("--detach-keys", metavar="KEYS", help=f"default {DEFAULT_DETACH_KEYS}")
+
+    run = sub.add_parser("run", help="create a container, attach to it, and start it")
+    common(run)
+    run.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    run.add_argument("--name", metavar="N")
+    run.add_argument("image")
+    run.add_argument("cmd", nargs=argparse.REMAINDER)
+
+    ex = sub.add_parser("exec", help="run a command in a running container")
+    common(ex)
+    ex.add_argument("container")
+    ex.add_argument("cmd", nargs=argparse.REMAINDER)
+
+    at = sub.add_parser("attach", help="attach to a running container")
+    common(at, tty=False)
+    at.add_argument("--no-stdin", action="store_true", help="do not attach stdin")
+    at.add_argument("container")
+    return p
+
+
+def _client() -> Any:
+    import docker
+
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    try:
+        client = docker.APIClient(**docker.utils.kwargs_from_env(), version="auto")
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - every failure to connect reads the same to a user
+        raise CommandError(
+            f"cannot connect to the Docker engine at {host}: is the engine running? ({exc})"
+        ) from exc
+    return client
+
+
+def _check_tty(args: argparse.Namespace) -> None:
+    if getattr(args, "tty", False) and args.interactive and not isatty(sys.stdin):
+        raise CommandError("the input device is not a TTY")
+    if args.detach_keys is not None:
+        try:
+            parse_detach_keys(args.detach_keys)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+
+
+def _env(pairs: List[str]) -> Dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            value = os.environ.get(key, "")
+        out[key] = value
+    return out
+
+
+def _explain(exc: Exception) -> CommandError:
+    import docker.errors
+
+    if isinstance(exc, docker.errors.ImageNotFound):
+        return CommandError(f"Unable to find image: {exc.explanation or exc}")
+    if isinstance(exc, docker.errors.NotFound):
+        return CommandError(f"Error: {exc.explanation or exc}")
+    if isinstance(exc, docker.errors.APIError):
+        status = EXIT_CLIENT
+        text = str(exc.explanation or exc)
+        if "executable file not found" in text or "no such file" in text.lower():
+            status = 127
+        elif "permission denied" in text.lower():
+            status = 126
+        return CommandError(f"Error: {text}", status)
+    return CommandError(f"Error: {exc}")
+
+
+def _run(client: Any, args: argparse.Namespace) -> Optional[int]:
+    import docker.errors
+
+    try:
+        client.inspect_image(args.image)
+    except docker.errors.ImageNotFound:
+        raise CommandError(
+            f"Unable to find image '{args.image}' locally (threadpty does not pull images)"
+        ) from None
+    created = client.create_container(
+        args.image,
+        args.cmd or None,
+        stdin_open=args.interactive,
+        tty=args.tty,
+        environment=_env(args.env),
+        working_dir=args.workdir,
+        user=args.user,
+        name=args.name,
+        host_config=client.create_host_config(),
+    )
+    cid = created["Id"]
+    try:
+        session = Session.run(
+            client, cid, interactive=args.interactive, detach_keys=args.detach_keys
+        )
+        code = session.start().join()
+    finally:
+        if args.rm and not getattr(locals().get("session"), "detached", False):
+            try:
+                client.remove_container(cid, force=True)
+            except docker.errors.APIError:
+                pass
+    return code
+
+
+def _exec(client: Any, args: argparse.Namespace) -> Optional[int]:
+    if not args.cmd:
+        raise CommandError("exec needs a command: threadpty exec CONTAINER CMD...")
+    session = Session.exec(
+        client,
+        args.container,
+        args.cmd,
+        interactive=args.interactive,
+        tty=args.tty,
+        detach_keys=args.detach_keys,
+        environment=_env(args.env),
+        workdir=args.workdir,
+        user=args.user or "",
+    )
+    return session.start().join()
+
+
+def _attach(client: Any, args: argparse.Namespace) -> Optional[int]:
+    info = client.inspect_container(args.container)
+    if not info["State"]["Running"]:
+        raise CommandError("You cannot attach to a stopped container, start it first")
+    session = Session.attach(
+        client, args.container, interactive=not args.no_stdin, detach_keys=args.detach_keys
+    )
+    return session.start().join()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING, format="threadpty: %(message)s"
+    )
+    try:
+        _check_tty(args)
+        client = _client()
+        try:
+            code = {"run": _run, "exec": _exec, "attach": _attach}[args.command](client, args)
+        except CommandError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - shown as one line unless --debug
+            if args.debug:
+                raise
+            raise _explain(exc) from exc
+    except CommandError as exc:
+        if args.debug and exc.__cause__ is not None:
+            raise
+        print(f"threadpty: {exc}", file=sys.stderr)
+        return exc.status
+    if code is None:
+        # Detached, as the Docker CLI says it.
+        print("\r\nread escape sequence", file=sys.stderr)
+        return 0
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
