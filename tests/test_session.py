@@ -9,9 +9,9 @@ import threading
 from typing import Any, Callable
 
 import pytest
+from conftest import docker_cli
 
 import threadpty
-from conftest import docker_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_thread_left")]
 
@@ -35,7 +35,11 @@ def test_run_exit_status_and_streams_apart(client: Any, make_container: Callable
 def test_exec_exit_status_and_streams_apart(client: Any, running: str) -> None:
     out, err = io.BytesIO(), io.BytesIO()
     with threadpty.Session.exec(
-        client, running, ["sh", "-c", "echo o; echo e >&2; exit 4"], stdout=out, stderr=err,
+        client,
+        running,
+        ["sh", "-c", "echo o; echo e >&2; exit 4"],
+        stdout=out,
+        stderr=err,
         interactive=False,
     ) as s:
         assert s.join() == 4
@@ -51,7 +55,9 @@ def test_streams_apart_into_files(client: Any, make_container: Callable, tmp_pat
     assert (tmp_path / "e").read_text() == "".join(f"err{i}\n" for i in range(1, 6))
 
 
-def test_exit_zero_for_true_run_and_exec(client: Any, make_container: Callable, running: str) -> None:
+def test_exit_zero_for_true_run_and_exec(
+    client: Any, make_container: Callable, running: str
+) -> None:
     assert run(client, make_container("true"), interactive=False)[0] == 0
     assert threadpty.exec_command(client, running, "true", interactive=False) == 0
 
@@ -97,9 +103,11 @@ def test_integrity_16mib_out_and_in(client: Any, make_container: Callable, runni
     assert s.start().join() == 0
     out = io.BytesIO()
     cid = running
-    code = threadpty.Session.exec(
-        client, cid, "cat /tmp/blob", stdout=out, interactive=False
-    ).start().join()
+    code = (
+        threadpty.Session.exec(client, cid, "cat /tmp/blob", stdout=out, interactive=False)
+        .start()
+        .join()
+    )
     assert code == 0 and hashlib.sha256(out.getvalue()).hexdigest() == digest
 
 
@@ -185,7 +193,10 @@ def test_accepts_docker_client_and_container_model(make_container: Callable) -> 
 def test_detach_with_custom_keys_run(client: Any, make_container: Callable) -> None:
     cid = make_container("/bin/sh", stdin_open=True, tty=True)
     s = threadpty.Session.run(
-        client, cid, stdin=io.BytesIO(b"echo one\r\x18x"), stdout=io.BytesIO(),
+        client,
+        cid,
+        stdin=io.BytesIO(b"echo one\r\x18x"),
+        stdout=io.BytesIO(),
         detach_keys="ctrl-x,x",
     )
     assert s.start().join() is None
@@ -195,7 +206,11 @@ def test_detach_with_custom_keys_run(client: Any, make_container: Callable) -> N
 
 def test_detach_default_keys_exec(client: Any, running: str) -> None:
     s = threadpty.Session.exec(
-        client, running, "sh", stdin=io.BytesIO(b"echo hi\r\x10\x11"), stdout=io.BytesIO(),
+        client,
+        running,
+        "sh",
+        stdin=io.BytesIO(b"echo hi\r\x10\x11"),
+        stdout=io.BytesIO(),
         tty=True,
     )
     assert s.start().join() is None and s.detached
@@ -220,10 +235,17 @@ def test_many_sessions_at_once(client: Any, running: str) -> None:
 
     def one(i: int) -> None:
         out = io.BytesIO()
-        code = threadpty.Session.exec(
-            client, running, ["sh", "-c", f"head -c {100000 + i} /dev/zero; exit {i % 7}"],
-            stdout=out, interactive=False,
-        ).start().join()
+        code = (
+            threadpty.Session.exec(
+                client,
+                running,
+                ["sh", "-c", f"head -c {100000 + i} /dev/zero; exit {i % 7}"],
+                stdout=out,
+                interactive=False,
+            )
+            .start()
+            .join()
+        )
         results[i] = (code, len(out.getvalue()))
 
     workers = [threading.Thread(target=one, args=(i,)) for i in range(20)]

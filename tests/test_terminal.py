@@ -11,7 +11,6 @@ import textwrap
 from typing import Any, Callable
 
 import pytest
-
 from ptyharness import PtyChild
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ import errno
 import socket
 import ssl
 import threading
-from typing import Any, Optional
+from typing import Any, Dict
 
 # Errors that mean "the other side is gone": end of stream, not a failure of ours.
 _GONE_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.ESHUTDOWN, errno.ENOTCONN, errno.EBADF}
@@ -109,7 +109,7 @@ class Connection:
     # Ending --------------------------------------------------------------------------------
 
     def abort(self) -> None:
-        """Wake a thread blocked in ``readinto`` or ``sendall``; safe from any thread, repeatable."""
+        """Wake a thread blocked in ``readinto`` or ``sendall``; safe from any thread, any time."""
         with self._lock:
             if self._closed or self._aborted:
                 return
@@ -137,11 +137,9 @@ def _is_gone(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in _GONE_ERRNOS
 
 
-def open_attach(client: Any, container: str, params: dict) -> Connection:
+def open_attach(client: Any, container: str, params: Dict[str, Any]) -> Connection:
     return Connection(client.attach_socket(container, params=params))
 
 
 def open_exec(client: Any, exec_id: str, tty: bool) -> Connection:
     return Connection(client.exec_start(exec_id, tty=tty, socket=True))
-
-

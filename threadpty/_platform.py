@@ -1,8 +1,8 @@
 """What this platform offers for terminals, decided once at import.
 
 threadpty must import everywhere: on Windows there is no termios, fcntl, tty or SIGWINCH. The
-environment variable ``THREADPTY_FALLBACK=1`` forces the degraded mode on POSIX too, so that the path
-Windows takes is tested on every machine.
+environment variable ``THREADPTY_FALLBACK=1`` forces the degraded mode on POSIX too, so that the
+path Windows takes is tested on every machine.
 """
 
 from __future__ import annotations

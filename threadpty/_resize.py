@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-
 from typing import Any, Callable, Optional, Tuple
 
 log = logging.getLogger("threadpty")
@@ -103,5 +102,3 @@ class Resizer:
                     continue
                 log.warning("threadpty: failed to resize the tty to %dx%d: %s", *size, exc)
         return None
-
-

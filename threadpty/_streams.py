@@ -1,8 +1,9 @@
 """The caller's streams: where input comes from and where output goes.
 
 Input may be a file object with a descriptor (the terminal, a pipe, a file), a binary or text
-file-like without one (``io.BytesIO``, ``io.StringIO``), or nothing. Output may be a binary or a text
-object. Nothing here ever closes or changes the mode of the caller's streams; it only flushes them.
+file-like without one (``io.BytesIO``, ``io.StringIO``), or nothing. Output may be a binary or a
+text object. Nothing here ever closes or changes the mode of the caller's streams; it only
+flushes them.
 """
 
 from __future__ import annotations

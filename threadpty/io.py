@@ -261,5 +261,3 @@ class Pump:
 
     def __repr__(self) -> str:
         return f"Pump(from={self.from_stream!r}, to={self.to_stream!r})"
-
-

@@ -82,6 +82,13 @@ class _Operation:
             out.append(Pump(Demuxer(stream), Stream(self.stdout), propagate_close=False))
         return out
 
+    def sockets(self) -> Connection:
+        """Open the one connection that carries stdin, stdout and stderr.
+
+        For an exec this also starts it: an exec starts as it is attached.
+        """
+        return self.connect()
+
     # Used by Session; each subclass fills them in.
     def connect(self) -> Connection:
         raise NotImplementedError
@@ -135,10 +142,6 @@ class RunOperation(_Operation):
         self._log_driver = log_config.get("Type") or ""
         self._check_stdin(f"container {self.name}")
         self.redraw = self._running and self.tty
-
-    def sockets(self) -> Connection:
-        """Open the one attach connection that carries stdin, stdout and stderr."""
-        return self.connect()
 
     def connect(self) -> Connection:
         params: Dict[str, Any] = {
@@ -211,10 +214,6 @@ class ExecOperation(_Operation):
         if info.get("Running") or info.get("Pid") or info.get("ExitCode") is not None:
             raise ThreadptyError(f"exec {self.name} has already been started; create a new one")
         self._check_stdin(f"exec {self.name}")
-
-    def sockets(self) -> Connection:
-        """Start the exec and return its connection (an exec starts as it is attached)."""
-        return self.connect()
 
     def connect(self) -> Connection:
         return open_exec(self.client, self.exec_id, self.tty)

@@ -69,9 +69,7 @@ class Session:
         self._subscribed = False
         self._output: Optional[threading.Thread] = None
         self._input: Optional[threading.Thread] = None
-        self.terminal = Terminal(
-            operation.stdin, raw=self._wants_raw(), out_fd=operation.stdout
-        )
+        self.terminal = Terminal(operation.stdin, raw=self._wants_raw(), out_fd=operation.stdout)
 
     # Ways to make one ------------------------------------------------------------------------
 
@@ -91,7 +89,13 @@ class Session:
         """Attach to ``container`` (created or running), starting it if it is not running."""
         return cls(
             RunOperation(
-                client, container, interactive, stdout, stderr, stdin, logs,
+                client,
+                container,
+                interactive,
+                stdout,
+                stderr,
+                stdin,
+                logs,
                 detach_keys=detach_keys,
             )
         )
@@ -125,8 +129,10 @@ class Session:
         if tty is None:
             import sys
 
-            tty = interactive and isatty(stdin if stdin is not None else sys.stdin) and isatty(
-                stdout if stdout is not None else sys.stdout
+            tty = (
+                interactive
+                and isatty(stdin if stdin is not None else sys.stdin)
+                and isatty(stdout if stdout is not None else sys.stdout)
             )
         # Checked before the exec is created, so a bad sequence leaves nothing behind.
         from ._detach import DEFAULT_DETACH_KEYS, parse_detach_keys
@@ -146,7 +152,12 @@ class Session:
             detach_keys=detach_keys,
         )
         return cls.start_exec(
-            api, created, interactive=interactive, stdin=stdin, stdout=stdout, stderr=stderr,
+            api,
+            created,
+            interactive=interactive,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
             detach_keys=detach_keys,
         )
 
@@ -225,7 +236,9 @@ class Session:
             self._subscribed = dispatcher.subscribe(self._resizer.queue)
             self._resizer.start(poll=not self._subscribed)
         self._output = threading.Thread(
-            target=self._run_output, args=(stdout, stderr), name=f"threadpty-output-{name}",
+            target=self._run_output,
+            args=(stdout, stderr),
+            name=f"threadpty-output-{name}",
             daemon=True,
         )
         if self._source is not None:
@@ -404,5 +417,3 @@ class Session:
             self._source.stop()
         if self._conn is not None:
             self._conn.abort()
-
-

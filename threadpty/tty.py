@@ -89,8 +89,8 @@ def _raw_attributes(attrs: List[Any]) -> List[Any]:
 class Terminal:
     """Raw mode for the terminal on ``fd`` (the input side), as a context manager.
 
-    ``raw=False``, or an ``fd`` that is not a terminal, makes it a no-op. ``stop`` may be called from
-    any thread and any number of times: only the first call restores.
+    ``raw=False``, or an ``fd`` that is not a terminal, makes it a no-op. ``stop`` may be called
+    from any thread and any number of times: only the first call restores.
     """
 
     def __init__(self, fd: FdLike, raw: bool = True, out_fd: Optional[FdLike] = None) -> None:
