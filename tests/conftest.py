@@ -69,10 +69,14 @@ def make_container(engine: Any) -> Iterator[Callable[..., str]]:
     def make(command: Any = "/bin/sh", *, start: bool = False, **kwargs: Any) -> str:
         labels = dict(kwargs.pop("labels", {}) or {})
         labels[LABEL] = RUN_ID
-        host_config = kwargs.pop("host_config", None)
+        # No network: the tests need none, and a second engine started by other tests may take
+        # the default bridge away.
+        host_kwargs: Dict[str, Any] = {"network_mode": "none"}
         log_driver = kwargs.pop("log_driver", None)
         if log_driver is not None:
-            host_config = engine.create_host_config(log_config={"type": log_driver})
+            host_kwargs["log_config"] = {"type": log_driver}
+        host_kwargs.update(kwargs.pop("host_kwargs", {}))
+        host_config = engine.create_host_config(**host_kwargs)
         cid = engine.create_container(
             IMAGE, command, labels=labels, host_config=host_config, **kwargs
         )["Id"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from ._winch import sigwinch
 from .errors import EngineError, ProtocolError, ThreadptyError
 from .io import Demuxer, Pump, Stream, select, set_blocking
 from .operations import ExecOperation, RunOperation, exec_create
@@ -35,6 +36,7 @@ __all__ = [
     "exec_create",
     "select",
     "set_blocking",
+    "sigwinch",
     "size",
     "start",
     "start_exec",

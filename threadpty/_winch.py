@@ -89,3 +89,26 @@ class _Dispatcher:
 
 
 dispatcher = _Dispatcher()
+
+
+class sigwinch:  # noqa: N801 - used like a function, as a context manager
+    """Install threadpty's SIGWINCH dispatcher for the duration of a ``with`` block.
+
+    Call it from the main thread when sessions will be started from other threads: a session
+    started off the main thread can only get window-size signals if the dispatcher is already
+    installed; otherwise it polls the size every 250 ms. The previous handler is put back (and
+    still called meanwhile). Outside the main thread, or without SIGWINCH, it does nothing and
+    ``installed`` is False.
+    """
+
+    def __init__(self) -> None:
+        self.installed = False
+
+    def __enter__(self) -> "sigwinch":
+        self.installed = dispatcher.install()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.installed:
+            dispatcher.uninstall()
+            self.installed = False

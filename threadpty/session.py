@@ -23,6 +23,7 @@ from ._connection import Connection
 from ._detach import DetachMatcher
 from ._frames import STDERR, FrameParser
 from ._resize import Resizer
+from ._signals import SignalProxy
 from ._streams import CHUNK, Sink, Source, isatty
 from ._winch import dispatcher
 from .operations import ExecOperation, RunOperation, _Operation
@@ -51,8 +52,12 @@ class Session:
     a TTY and both stdin and stdout are terminals.
     """
 
-    def __init__(self, operation: _Operation, sockets: Optional[Connection] = None) -> None:
+    def __init__(
+        self, operation: _Operation, sockets: Optional[Connection] = None, sig_proxy: bool = False
+    ) -> None:
         self.operation = operation
+        self._sig_proxy = sig_proxy and not operation.tty and isinstance(operation, RunOperation)
+        self._proxy: Optional[SignalProxy] = None
         self.exit_code: Optional[int] = None
         self.detached = False
         self._sockets = sockets
@@ -85,8 +90,15 @@ class Session:
         stderr: Any = None,
         logs: Optional[bool] = None,
         detach_keys: Optional[str] = None,
+        sig_proxy: bool = False,
     ) -> "Session":
-        """Attach to ``container`` (created or running), starting it if it is not running."""
+        """Attach to ``container`` (created or running), starting it if it is not running.
+
+        ``sig_proxy=True`` forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 that
+        this process receives to the container while the session runs, when the container has no
+        TTY (with a TTY, Ctrl-C already travels as a byte) and the session is started from the
+        main thread.
+        """
         return cls(
             RunOperation(
                 client,
@@ -97,7 +109,8 @@ class Session:
                 stdin,
                 logs,
                 detach_keys=detach_keys,
-            )
+            ),
+            sig_proxy=sig_proxy,
         )
 
     attach = run
@@ -206,9 +219,10 @@ class Session:
             self._started = True
         op = self.operation
         name = op.name
-        conn = self._sockets if self._sockets is not None else op.connect()
-        self._conn = conn
+        conn: Optional[Connection] = None
         try:
+            conn = self._sockets if self._sockets is not None else op.connect()
+            self._conn = conn
             stdout = Sink(op.stdout)
             stderr = stdout if op.tty else Sink(op.stderr)
             if op.takes_input:
@@ -219,8 +233,9 @@ class Session:
             self.terminal.stop()
             if self._source is not None:
                 self._source.close()
-            conn.abort()
-            conn.close()
+            if conn is not None:
+                conn.abort()
+                conn.close()
             self._done.set()
             raise
         size_from = op.stdout if isatty(op.stdout) else op.stdin if isatty(op.stdin) else None
@@ -235,6 +250,16 @@ class Session:
             )
             self._subscribed = dispatcher.subscribe(self._resizer.queue)
             self._resizer.start(poll=not self._subscribed)
+        # Like the resizer, in place before a stream thread can end the session.
+        if self._sig_proxy:
+            run_op = op
+            assert isinstance(run_op, RunOperation)
+            self._proxy = SignalProxy(
+                f"threadpty-signals-{name}",
+                lambda signum: run_op.client.kill(run_op.container, signal=signum),
+            )
+            if not self._proxy.install():
+                self._proxy = None
         self._output = threading.Thread(
             target=self._run_output,
             args=(stdout, stderr),
@@ -274,6 +299,9 @@ class Session:
         except BaseException:
             self.close()
             raise
+        finally:
+            if self._done.is_set() and self._proxy is not None:
+                self._proxy.uninstall()
         if self._error is not None:
             raise self._error
         return self.exit_code
@@ -286,6 +314,8 @@ class Session:
         self._stop()
         if self._output is not None and self._output is not threading.current_thread():
             self._output.join(timeout=5)
+        if self._proxy is not None:
+            self._proxy.uninstall()
 
     @property
     def running(self) -> bool:
@@ -358,6 +388,8 @@ class Session:
                 log.debug("threadpty: the input object cannot be woken; its thread ends later")
         if self._resizer is not None:
             self._resizer.thread.join()
+        if self._proxy is not None:
+            self._proxy.thread.join()
 
     def _run_input(self) -> None:
         conn, source = self._conn, self._source
@@ -413,6 +445,8 @@ class Session:
             dispatcher.unsubscribe(self._resizer.queue)
         if self._resizer is not None:
             self._resizer.stop()
+        if self._proxy is not None:
+            self._proxy.stop()
         if self._source is not None:
             self._source.stop()
         if self._conn is not None:
