@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint engine venv test-versions clean
+.PHONY: test lint engine venv test-versions clean demo
 
 venv: $(STAMP)
 
@@ -29,6 +29,10 @@ lint: venv
 # Unit tests and a short integration smoke on every CPython 3.9+ that pyenv has here.
 test-versions: engine
 	bash scripts/test-versions.sh
+
+# A shell in a throwaway container, through threadpty (everything set up first, as for the tests).
+demo: venv engine
+	$(BIN)/threadpty run -it --rm --network none threadpty-test/busybox:latest /bin/sh
 
 clean:
 	rm -rf $(VENV) .venv-* build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -44,11 +44,19 @@ def _parser() -> argparse.ArgumentParser:
             sp.add_argument("-w", "--workdir", metavar="DIR")
             sp.add_argument("-u", "--user", metavar="USER")
         sp.add_argument("--detach-keys", metavar="KEYS", help=f"default {DEFAULT_DETACH_KEYS}")
+        if sp.prog.endswith(("run", "attach")):
+            sp.add_argument(
+                "--sig-proxy",
+                action=argparse.BooleanOptionalAction,
+                default=True,
+                help="forward received signals to the container (no TTY only; default on)",
+            )
 
     run = sub.add_parser("run", help="create a container, attach to it, and start it")
     common(run)
     run.add_argument("--rm", action="store_true", help="remove the container when it exits")
     run.add_argument("--name", metavar="N")
+    run.add_argument("--network", metavar="NET", help="network mode, e.g. none, host, bridge")
     run.add_argument("image")
     run.add_argument("cmd", nargs=argparse.REMAINDER)
 
@@ -116,7 +124,7 @@ def _explain(exc: Exception) -> CommandError:
     return CommandError(f"Error: {exc}")
 
 
-def _run(client: Any, args: argparse.Namespace) -> Optional[int]:
+def _run(client: Any, args: argparse.Namespace) -> Session:
     import docker.errors
 
     try:
@@ -134,24 +142,30 @@ def _run(client: Any, args: argparse.Namespace) -> Optional[int]:
         working_dir=args.workdir,
         user=args.user,
         name=args.name,
-        host_config=client.create_host_config(),
+        host_config=client.create_host_config(network_mode=args.network),
     )
     cid = created["Id"]
+    session: Optional[Session] = None
     try:
         session = Session.run(
-            client, cid, interactive=args.interactive, detach_keys=args.detach_keys
+            client,
+            cid,
+            interactive=args.interactive,
+            detach_keys=args.detach_keys,
+            sig_proxy=args.sig_proxy,
         )
-        code = session.start().join()
+        session.start().join()
     finally:
-        if args.rm and not getattr(locals().get("session"), "detached", False):
+        # Like `docker run --rm`: removed once it has ended, kept if the user detached.
+        if args.rm and not (session is not None and session.detached):
             try:
                 client.remove_container(cid, force=True)
             except docker.errors.APIError:
                 pass
-    return code
+    return session
 
 
-def _exec(client: Any, args: argparse.Namespace) -> Optional[int]:
+def _exec(client: Any, args: argparse.Namespace) -> Session:
     if not args.cmd:
         raise CommandError("exec needs a command: threadpty exec CONTAINER CMD...")
     session = Session.exec(
@@ -165,17 +179,23 @@ def _exec(client: Any, args: argparse.Namespace) -> Optional[int]:
         workdir=args.workdir,
         user=args.user or "",
     )
-    return session.start().join()
+    session.start().join()
+    return session
 
 
-def _attach(client: Any, args: argparse.Namespace) -> Optional[int]:
+def _attach(client: Any, args: argparse.Namespace) -> Session:
     info = client.inspect_container(args.container)
     if not info["State"]["Running"]:
         raise CommandError("You cannot attach to a stopped container, start it first")
     session = Session.attach(
-        client, args.container, interactive=not args.no_stdin, detach_keys=args.detach_keys
+        client,
+        args.container,
+        interactive=not args.no_stdin,
+        detach_keys=args.detach_keys,
+        sig_proxy=args.sig_proxy,
     )
-    return session.start().join()
+    session.start().join()
+    return session
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -187,7 +207,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _check_tty(args)
         client = _client()
         try:
-            code = {"run": _run, "exec": _exec, "attach": _attach}[args.command](client, args)
+            session = {"run": _run, "exec": _exec, "attach": _attach}[args.command](client, args)
         except CommandError:
             raise
         except Exception as exc:  # noqa: BLE001 - shown as one line unless --debug
@@ -199,11 +219,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise
         print(f"threadpty: {exc}", file=sys.stderr)
         return exc.status
-    if code is None:
-        # Detached, as the Docker CLI says it.
+    if session.detached:
         print("\r\nread escape sequence", file=sys.stderr)
         return 0
-    return code
+    if session.exit_code is None:
+        # Our reader went away (`| head`): exit as a pipeline member killed by SIGPIPE would,
+        # and keep Python from complaining while it flushes a stdout nobody reads.
+        _silence_stdout()
+        return 128 + 13
+    return session.exit_code
+
+
+def _silence_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

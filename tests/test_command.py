@@ -1,0 +1,201 @@
+"""The `threadpty` command, run as a user would: in a shell pipeline and at a real terminal."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from typing import Any, Callable, Dict, Optional
+
+import pytest
+from conftest import IMAGE
+from ptyharness import PtyChild
+
+pytestmark = pytest.mark.integration
+
+COMMAND = [sys.executable, "-m", "threadpty"]
+
+
+def threadpty(
+    *args: str, input: Optional[bytes] = None, env: Optional[Dict[str, str]] = None
+) -> subprocess.CompletedProcess:
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run(
+        [*COMMAND, *args],
+        input=input,
+        capture_output=True,
+        timeout=60,
+        env=full_env,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
+
+
+def no_traceback(proc: subprocess.CompletedProcess) -> None:
+    assert b"Traceback" not in proc.stderr, proc.stderr.decode()
+
+
+@pytest.mark.smoke
+def test_run_prints_both_streams_and_exits_with_status() -> None:
+    proc = threadpty(
+        "run", "--rm", "--network", "none", IMAGE, "sh", "-c", "echo out; echo err >&2; exit 7"
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (7, b"out\n", b"err\n")
+
+
+def test_piped_input_to_run() -> None:
+    proc = threadpty("run", "-i", "--rm", "--network", "none", IMAGE, "cat", input=b"hi\n")
+    assert (proc.returncode, proc.stdout) == (0, b"hi\n")
+
+
+def test_run_rm_removes_the_container(client: Any) -> None:
+    name = f"threadpty-rm-{os.getpid()}"
+    proc = threadpty("run", "--rm", "--name", name, "--network", "none", IMAGE, "true")
+    assert proc.returncode == 0
+    assert not client.containers(all=True, filters={"name": name})
+
+
+def test_exec_environment_workdir_user(running: str) -> None:
+    proc = threadpty(
+        "exec",
+        "-e",
+        "GREETING=hello",
+        "-w",
+        "/tmp",
+        "-u",
+        "1234",
+        running,
+        "sh",
+        "-c",
+        "echo $GREETING $(pwd) $(id -u)",
+    )
+    assert (proc.returncode, proc.stdout) == (0, b"hello /tmp 1234\n")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--rm", "threadpty-test/no-such-image:1"], b"Unable to find image"),
+        (["exec", "threadpty-no-such-container", "ls"], b"No such container"),
+        (["attach", "threadpty-no-such-container"], b"No such container"),
+        (["exec", "-it", "whatever", "sh"], b"the input device is not a TTY"),
+        (["run", "--detach-keys", "ctrl-1", IMAGE], b"ctrl-1"),
+    ],
+)
+def test_errors_are_one_line(args: list, message: bytes) -> None:
+    proc = threadpty(*args)
+    assert proc.returncode != 0
+    no_traceback(proc)
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_unreachable_engine_names_the_host() -> None:
+    proc = threadpty("exec", "x", "ls", env={"DOCKER_HOST": "tcp://127.0.0.1:9"})
+    assert proc.returncode == 125
+    no_traceback(proc)
+    assert b"tcp://127.0.0.1:9" in proc.stderr
+
+
+def test_bad_flags() -> None:
+    proc = threadpty("run", "--no-such-flag", IMAGE)
+    assert proc.returncode == 2
+    no_traceback(proc)
+
+
+def test_output_into_head_ends_quietly(running: str) -> None:
+    cmd = " ".join(COMMAND) + f" exec {running} yes | head -c 100 > /dev/null"
+    proc = subprocess.run(
+        ["bash", "-c", cmd + "; echo ${PIPESTATUS[0]}"],
+        capture_output=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    no_traceback(proc)
+    assert proc.stderr == b""
+    assert proc.stdout.strip() == b"141"
+
+
+def test_sig_proxy_forwards_sigterm(make_container: Callable) -> None:
+    script = "trap 'echo got-term; exit 9' TERM; echo ready; while :; do sleep 0.1; done"
+    proc = subprocess.Popen(
+        [*COMMAND, "run", "--rm", "--network", "none", IMAGE, "sh", "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"ready\n"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert (proc.returncode, out) == (9, b"got-term\n"), err
+
+
+def pty_command(*args: str) -> PtyChild:
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from threadpty.__main__ import main
+        sys.exit(main({list(args)!r}))
+        """
+    )
+    return PtyChild(code)
+
+
+def test_exec_it_resize_and_detach(running: str) -> None:
+    with pty_command("exec", "-it", running, "sh") as p:
+        p.expect_exact("# ")
+        p.sendline("echo in''side")
+        p.expect_exact("inside")
+        p.resize(31, 91)
+        for _ in range(40):
+            p.sendline("stty size")
+            if b"31 91" in p.expect(rb"\r\n\d+ \d+\r\n"):
+                break
+        else:
+            raise AssertionError("the resize never arrived")
+        p.send("\x10\x11")
+        p.expect_exact("read escape sequence")
+        assert p.wait() == 0
+
+
+def test_attach_resize_detach_and_exit(client: Any, make_container: Callable) -> None:
+    cid = make_container("/bin/sh", stdin_open=True, tty=True, start=True)
+    with pty_command("attach", "--detach-keys", "ctrl-x,x", cid) as p:
+        p.sendline("echo attached")
+        p.expect_exact("attached\r\n")
+        p.resize(25, 85)
+        for _ in range(40):
+            p.sendline("stty size")
+            if b"25 85" in p.expect(rb"\r\n\d+ \d+\r\n"):
+                break
+        else:
+            raise AssertionError("the resize never arrived")
+        p.send("\x18x")
+        p.expect_exact("read escape sequence")
+        assert p.wait() == 0
+    assert client.inspect_container(cid)["State"]["Running"]
+    with pty_command("attach", cid) as p:
+        p.sendline("exit 5")
+        assert p.wait() == 5
+
+
+def test_run_it_at_a_terminal(client: Any) -> None:
+    name = f"threadpty-it-{os.getpid()}"
+    with pty_command("run", "-it", "--rm", "--name", name, "--network", "none", IMAGE) as p:
+        p.expect_exact("# ")
+        p.sendline("exit 3")
+        assert p.wait() == 3
+    assert not client.containers(all=True, filters={"name": name})
+
+
+def test_console_script_installed() -> None:
+    exe = shutil.which("threadpty", path=os.path.dirname(sys.executable))
+    assert exe is not None
+    proc = subprocess.run([exe, "--help"], capture_output=True, timeout=30)
+    assert proc.returncode == 0 and b"run" in proc.stdout
