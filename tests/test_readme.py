@@ -1,0 +1,97 @@
+"""Every Python example in README.rst runs here, so the README cannot rot.
+
+The examples name the public ``busybox`` image; the tests use the project's own image and no
+network (the substitutions are checked, so an edited example cannot silently escape them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from typing import Any, List
+
+import pytest
+
+from conftest import IMAGE
+from ptyharness import PtyChild
+
+pytestmark = pytest.mark.integration
+
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.rst")
+
+
+def blocks(language: str) -> List[str]:
+    text = open(README, encoding="utf-8").read()
+    out = []
+    for match in re.finditer(rf"^\.\. code-block:: {language}\n\n((?:    .*\n|\n)+)", text, re.M):
+        lines = match.group(1).splitlines()
+        out.append("\n".join(line[4:] for line in lines).strip() + "\n")
+    return out
+
+
+def localise(code: str) -> str:
+    code = code.replace('"busybox:latest"', repr(IMAGE))
+    code = code.replace('"busybox"', repr(IMAGE))
+    # Containers the examples start get no network, like every test container.
+    code = re.sub(
+        r"containers\.(run|create)\((.*?)\)\n", r'containers.\1(\2, network_mode="none")\n', code
+    )
+    return code
+
+
+def new_containers(client: Any, before: set) -> List[str]:
+    return [c["Id"] for c in client.containers(all=True) if c["Id"] not in before]
+
+
+def test_examples_are_found() -> None:
+    assert len(blocks("python")) >= 5
+
+
+def test_migration_example_at_a_terminal(client: Any) -> None:
+    code = localise(blocks("python")[0])
+    assert "import threadpty as dockerpty" in code and IMAGE in code
+    before = {c["Id"] for c in client.containers(all=True)}
+    try:
+        with PtyChild(code) as p:
+            p.expect_exact("# ")
+            p.sendline("echo from-readme")
+            p.expect_exact("from-readme")
+            p.sendline("exit")
+            assert p.wait() == 0
+    finally:
+        for cid in new_containers(client, before):
+            client.remove_container(cid, force=True)
+
+
+def test_session_examples_run_in_order(client: Any) -> None:
+    code = "\n".join(localise(b) for b in blocks("python")[1:])
+    assert code.count('network_mode="none"') >= 2
+    before = {c["Id"] for c in client.containers(all=True)}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        assert proc.returncode == 0, proc.stderr
+    finally:
+        for cid in new_containers(client, before):
+            client.remove_container(cid, force=True)
+
+
+def test_command_example_with_a_pipe() -> None:
+    lines = [ln for b in blocks("sh") for ln in b.splitlines() if ln.startswith("echo ")]
+    assert lines == ["echo hi | threadpty run -i --rm busybox cat"]
+    bindir = os.path.dirname(sys.executable)
+    line = lines[0].replace("busybox", f"--network none {IMAGE}")
+    proc = subprocess.run(
+        ["bash", "-c", line],
+        capture_output=True,
+        timeout=60,
+        env=dict(os.environ, PATH=bindir + os.pathsep + os.environ["PATH"]),
+    )
+    assert (proc.returncode, proc.stdout) == (0, b"hi\n"), proc.stderr
