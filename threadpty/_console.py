@@ -83,3 +83,17 @@ def restore(saved: Tuple[Any, ...]) -> None:
         return
     for handle, mode in saved:
         k32.SetConsoleMode(handle, mode)
+
+
+WAIT_OBJECT_0 = 0
+
+
+def is_console(fd: int) -> bool:
+    k32 = _kernel32()
+    return k32 is not None and _get_mode(k32, _handle(fd)) is not None
+
+
+def wait_input(fd: int, timeout_ms: int) -> bool:
+    """Wait up to ``timeout_ms`` for console input on ``fd``; True when there is some."""
+    k32 = _kernel32()
+    return bool(k32.WaitForSingleObject(_handle(fd), timeout_ms) == WAIT_OBJECT_0)

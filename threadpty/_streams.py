@@ -15,6 +15,8 @@ import os
 import select
 from typing import Any, Optional
 
+from . import _console, _platform
+
 CHUNK = 64 * 1024
 
 
@@ -37,7 +39,9 @@ class Source:
 
     With a descriptor, the reader waits on it and on a wake-up pipe together, so the thread never
     stays blocked in a read of the terminal after its session (it would take the caller's next
-    keystroke). Without a descriptor the object is read directly: in-memory objects never block.
+    keystroke). Windows has no ``select`` for consoles: there the reader waits on the console
+    handle in 100 ms slices and checks for the stop in between; a Windows pipe or file is read
+    directly. Without a descriptor the object is read directly: in-memory objects never block.
     """
 
     def __init__(self, obj: Any) -> None:
@@ -45,7 +49,9 @@ class Source:
         self._text = isinstance(obj, io.TextIOBase)
         fd = fileno_of(obj)
         self._fd = fd
-        self._wake_r, self._wake_w = os.pipe() if fd is not None else (-1, -1)
+        self._console = fd is not None and _platform.IS_WINDOWS and _console.is_console(fd)
+        waitable = fd is not None and not _platform.IS_WINDOWS
+        self._wake_r, self._wake_w = os.pipe() if waitable else (-1, -1)
         self._stopped = False
 
     @property
@@ -59,6 +65,10 @@ class Source:
         if self._fd is None:
             return self._read_object()
         while not self._stopped:
+            if self._wake_r < 0:
+                if self._console and not _console.wait_input(self._fd, 100):
+                    continue
+                return self._read_fd()
             try:
                 ready, _, _ = select.select([self._fd, self._wake_r], [], [])
             except InterruptedError:
@@ -66,15 +76,20 @@ class Source:
             if self._wake_r in ready or self._stopped:
                 return b""
             try:
-                return os.read(self._fd, CHUNK)
+                return self._read_fd()
             except BlockingIOError:
                 continue  # someone else made the descriptor non-blocking; wait again
-            except OSError as exc:
-                # EIO: the terminal hung up (CI jobs, closed windows). That is end of input.
-                if exc.errno in (errno.EIO, errno.EBADF, errno.ENXIO):
-                    return b""
-                raise
         return b""
+
+    def _read_fd(self) -> bytes:
+        assert self._fd is not None
+        try:
+            return os.read(self._fd, CHUNK)
+        except OSError as exc:
+            # EIO: the terminal hung up (CI jobs, closed windows). That is end of input.
+            if exc.errno in (errno.EIO, errno.EBADF, errno.ENXIO):
+                return b""
+            raise
 
     def _read_object(self) -> bytes:
         obj = self._obj
