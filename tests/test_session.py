@@ -254,3 +254,19 @@ def test_many_sessions_at_once(client: Any, running: str) -> None:
     for w in workers:
         w.join(timeout=60)
     assert results == {i: (i % 7, 100000 + i) for i in range(20)}
+
+
+def test_tty_container_with_piped_stdin(client: Any, make_container: Callable) -> None:
+    """Like the CLI: a TTY with a stdin that is not a terminal still gets the input, no raw mode."""
+    cid = make_container(
+        ["sh", "-c", "read line; echo got-$line; exit 4"], stdin_open=True, tty=True
+    )
+    r, w = os.pipe()
+    os.write(w, b"piped-5\r")
+    os.close(w)
+    out = io.BytesIO()
+    with os.fdopen(r, "rb") as rf:
+        s = threadpty.Session.run(client, cid, stdin=rf, stdout=out)
+        assert not s.terminal.raw
+        assert s.start().join() == 4
+    assert b"got-piped-5" in out.getvalue()
