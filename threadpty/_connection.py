@@ -7,7 +7,10 @@ all, half-close the write side, and abort (wake a blocked reader).
 
 Reads go through the HTTP response's buffered reader when there is one: the bytes that came in the
 same packet as the HTTP headers are already in that buffer, and a reader of the raw socket would
-never see them (docker-py issue 2466).
+never see them (docker-py issue 2466). Over ssh the SDK hands out the "channel" behind that reader:
+with the ``ssh`` command (``SSHSocket``) the buffered reader is the process's stdout pipe (the
+``SSHSocket`` itself is an unconnected socket that cannot be read), and with paramiko it is a
+``ChannelFile`` whose leftover bytes are taken once and handed out before the channel's own.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class Connection:
         clear_timeout(sock)
         # The kernel socket (or the SSL one) for send and shutdown; SocketIO has no send.
         self._raw = getattr(sock, "_sock", sock)
+        self._pending = b""
         self._reader = self._buffered_reader()
         self._closed = False
         self._aborted = False
@@ -53,14 +57,30 @@ class Connection:
 
     def _buffered_reader(self) -> Any:
         fp = getattr(getattr(getattr(self.response, "raw", None), "_fp", None), "fp", None)
-        if fp is not None and hasattr(fp, "readinto1") and getattr(fp, "raw", None) is self.sock:
+        if fp is None:
+            return None
+        ours = getattr(fp, "raw", None) is self.sock or getattr(fp, "channel", None) is self.sock
+        if not ours:
+            return None
+        if hasattr(fp, "readinto1"):
             return fp
+        # paramiko's ChannelFile: its read() waits for a full count, so read the channel itself,
+        # after whatever the HTTP parser left in the file's buffer.
+        pending = getattr(fp, "_rbuffer", None)
+        if isinstance(pending, (bytes, bytearray)) and pending:
+            self._pending = bytes(pending)
+            fp._rbuffer = b""
         return None
 
     # The read side -------------------------------------------------------------------------
 
     def readinto(self, buf: memoryview) -> int:
         """Fill ``buf`` with what has arrived (blocking); 0 means end of stream."""
+        if self._pending:
+            n = min(len(buf), len(self._pending))
+            buf[:n] = self._pending[:n]
+            self._pending = self._pending[n:]
+            return n
         try:
             if self._reader is not None:
                 return self._reader.readinto1(buf) or 0
@@ -114,8 +134,17 @@ class Connection:
             if self._closed or self._aborted:
                 return
             self._aborted = True
+        raw = self._raw
+        proc = getattr(raw, "proc", None)
         try:
-            self._raw.shutdown(socket.SHUT_RDWR)
+            if proc is not None and hasattr(proc, "terminate"):
+                # SSHSocket: the reader waits on the ssh command's stdout; only its end wakes it.
+                proc.terminate()
+            elif hasattr(raw, "shutdown_write") and hasattr(raw, "get_transport"):
+                # paramiko Channel: shutdown() only feigns the read side; close() wakes recv().
+                raw.close()
+            else:
+                raw.shutdown(socket.SHUT_RDWR)
         except (OSError, ValueError, AttributeError):
             pass
 
@@ -130,6 +159,35 @@ class Connection:
                 if closer is not None:
                     closer.close()
             except Exception:  # noqa: BLE001 - closing is best effort on every transport
+                pass
+        proc = getattr(self._raw, "proc", None)
+        if proc is not None and hasattr(proc, "wait"):
+            self._close_ssh_command(proc)
+
+    def _close_ssh_command(self, proc: Any) -> None:
+        """SSHSocket: its close() skips everything once stdin is closed (after a half-close) and
+        never closes the socket it inherits from, so the ssh process, its pipes and a descriptor
+        would stay behind: end the process, reap it, close the pipes and the socket."""
+        try:
+            if proc.poll() is None:
+                proc.terminate()
+            proc.wait(timeout=5)
+        except Exception:  # noqa: BLE001
+            try:
+                proc.kill()
+                proc.wait(timeout=5)
+            except Exception:  # noqa: BLE001
+                pass
+        for pipe in (getattr(proc, "stdin", None), getattr(proc, "stdout", None)):
+            try:
+                if pipe is not None:
+                    pipe.close()
+            except Exception:  # noqa: BLE001
+                pass
+        if isinstance(self._raw, socket.socket):
+            try:
+                socket.socket.close(self._raw)
+            except Exception:  # noqa: BLE001
                 pass
 
 

@@ -14,13 +14,15 @@ An exception in any of them ends the session and is raised again from ``join``.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
+import time
 from types import TracebackType
 from typing import Any, Optional, Type
 
 from . import _docker
 from ._connection import Connection
-from ._detach import DetachMatcher
+from ._detach import DEFAULT_DETACH_KEYS, DetachMatcher, parse_detach_keys
 from ._frames import STDERR, FrameParser
 from ._resize import Resizer
 from ._signals import SignalProxy
@@ -140,16 +142,12 @@ class Session:
         """
         api = _docker.api_client(client)
         if tty is None:
-            import sys
-
             tty = (
                 interactive
                 and isatty(stdin if stdin is not None else sys.stdin)
                 and isatty(stdout if stdout is not None else sys.stdout)
             )
         # Checked before the exec is created, so a bad sequence leaves nothing behind.
-        from ._detach import DEFAULT_DETACH_KEYS, parse_detach_keys
-
         parse_detach_keys(detach_keys or DEFAULT_DETACH_KEYS)
         created = api.exec_create(
             _docker.container_id(container),
@@ -283,8 +281,6 @@ class Session:
         """
         if not self._started:
             raise RuntimeError("the session has not been started")
-        import time
-
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while not self._done.is_set():
