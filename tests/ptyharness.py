@@ -290,3 +290,17 @@ class PtyChild:
                     pass
         self.proc.ptyproc.delayafterclose = 0.01
         self.proc.close(force=True)
+
+
+def settle_size(p: PtyChild, rows: int, cols: int, tries: int = 40) -> None:
+    """Type `stty size` into the shell in ``p`` until it reports rows x cols.
+
+    A size reaches the container asynchronously (signal, coordinator thread, API call), so a
+    test asks until the answer is right instead of sleeping.
+    """
+    want = f"{rows} {cols}".encode()
+    for _ in range(tries):
+        p.sendline("stty size")
+        if want in p.expect(rb"\r+\n\d+ \d+\r+\n"):
+            return
+    raise AssertionError(f"the size never became {rows} {cols}")

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Optional
 
 import pytest
 from conftest import IMAGE
-from ptyharness import PtyChild
+from ptyharness import PtyChild, settle_size
 
 pytestmark = pytest.mark.integration
 
@@ -153,12 +153,7 @@ def test_exec_it_resize_and_detach(running: str) -> None:
         p.sendline("echo in''side")
         p.expect_exact("inside")
         p.resize(31, 91)
-        for _ in range(40):
-            p.sendline("stty size")
-            if b"31 91" in p.expect(rb"\r\n\d+ \d+\r\n"):
-                break
-        else:
-            raise AssertionError("the resize never arrived")
+        settle_size(p, 31, 91)
         p.send("\x10\x11")
         p.expect_exact("read escape sequence")
         assert p.wait() == 0
@@ -170,12 +165,7 @@ def test_attach_resize_detach_and_exit(client: Any, make_container: Callable) ->
         p.sendline("echo attached")
         p.expect_exact("attached\r\n")
         p.resize(25, 85)
-        for _ in range(40):
-            p.sendline("stty size")
-            if b"25 85" in p.expect(rb"\r\n\d+ \d+\r\n"):
-                break
-        else:
-            raise AssertionError("the resize never arrived")
+        settle_size(p, 25, 85)
         p.send("\x18x")
         p.expect_exact("read escape sequence")
         assert p.wait() == 0

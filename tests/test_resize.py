@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, Optional
 
 import pytest
 from conftest import docker_cli
-from ptyharness import PtyChild
+from ptyharness import PtyChild, settle_size
 
 pytestmark = pytest.mark.integration
 
@@ -42,16 +42,6 @@ PRELUDE = textwrap.dedent(
 
 def child(body: str, env: Optional[Dict[str, str]] = None) -> PtyChild:
     return PtyChild(PRELUDE + textwrap.dedent(body), env=env)
-
-
-def settle_size(p: PtyChild, rows: int, cols: int, tries: int = 40) -> None:
-    """Ask `stty size` until the container reports rows x cols (sizes apply asynchronously)."""
-    want = f"{rows} {cols}".encode()
-    for _ in range(tries):
-        p.sendline("stty size")
-        if want in p.expect(rb"\r+\n\d+ \d+\r+\n"):
-            return
-    raise AssertionError(f"the size never became {rows} {cols}")
 
 
 def test_session_from_a_thread_follows_resize_by_polling(

@@ -11,7 +11,7 @@ import textwrap
 from typing import Any, Callable
 
 import pytest
-from ptyharness import PtyChild
+from ptyharness import PtyChild, settle_size
 
 pytestmark = pytest.mark.integration
 
@@ -111,12 +111,7 @@ def test_attach_to_running_container(client: Any, make_container: Callable) -> N
         p.expect_exact("attached\r\n")
         # Attaching redraws by resizing to 21x71 and back; typing may overtake that, so ask
         # until the final size shows.
-        for _ in range(20):
-            p.sendline("stty size")
-            if b"20 70" in p.expect(rb"\r\n\d+ \d+\r\n"):
-                break
-        else:
-            raise AssertionError("the size never settled to 20 70")
+        settle_size(p, 20, 70)
         p.sendline("exit")
         finish(p, "0")
 
