@@ -270,3 +270,18 @@ def test_import_and_exec_without_termios_fcntl_tty(client: Any, running: str) ->
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "2 b'hidden-ok\\n' b'e\\n' None"
+
+
+def test_atexit_restores_a_terminal_still_held(client: Any, make_container: Callable) -> None:
+    """A program that exits while a session still runs gets its terminal back from atexit."""
+    cid = make_container("/bin/sh", stdin_open=True, tty=True)
+    body = f"""
+    s = threadpty.Session.run(client, {cid!r}).start()
+    print("\\r\\nRAW", termios.tcgetattr(0) != before_attrs, flush=True)
+    sys.exit(0)
+    """
+    with child(body) as p:
+        before = p.termios_attrs()
+        p.expect("RAW True")
+        assert p.wait() == 0
+        assert p.termios_attrs() == before
