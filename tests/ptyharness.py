@@ -33,7 +33,7 @@ import pexpect
 try:
     import pyte
 except ImportError:  # pragma: no cover - screen() explains what is missing
-    pyte = None
+    pyte = None  # type: ignore[assignment]
 
 _ANSI = re.compile(
     rb"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC ... BEL or ST (window titles)
