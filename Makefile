@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint engine venv test-versions clean demo
+.PHONY: test lint engine venv test-versions clean bench demo
 
 venv: $(STAMP)
 
@@ -36,3 +36,18 @@ demo: venv engine
 
 clean:
 	rm -rf $(VENV) .venv-* build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# Benchmarks beside the Docker CLI, dockerpty 0.4.1 and a raw socket loop (bench/run.py). Their own
+# venv: dockerpty (and six, pexpect) must never become dependencies of threadpty.
+# `make bench BENCH_ARGS=--quick` takes about 2 minutes; the full run about 15.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): setup.cfg setup.py pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install -q -e . 'dockerpty==0.4.1' six pexpect
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) engine
+	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
