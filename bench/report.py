@@ -13,8 +13,12 @@ CASES = {
     "run-outtty": "run (attach), TTY",
     "exec-in": "exec stdin → `wc -c`",
 }
-PEER_NAMES = {"threadpty": "threadpty", "raw": "raw socket", "cli": "Docker CLI",
-              "dockerpty": "dockerpty 0.4.1"}
+PEER_NAMES = {
+    "threadpty": "threadpty",
+    "raw": "raw socket",
+    "cli": "Docker CLI",
+    "dockerpty": "dockerpty 0.4.1",
+}
 
 
 def med(xs: List[float]) -> Optional[float]:
@@ -37,8 +41,9 @@ def spread(xs: List[float], digits: int = 1) -> str:
     return f"{fmt(med(xs), digits)} ({fmt(min(xs), digits)}–{fmt(max(xs), digits)})"
 
 
-def by_round(entries: List[Dict[str, Any]], value: Callable[[Dict[str, Any]], Optional[float]]
-             ) -> Dict[int, float]:
+def by_round(
+    entries: List[Dict[str, Any]], value: Callable[[Dict[str, Any]], Optional[float]]
+) -> Dict[int, float]:
     out: Dict[int, float] = {}
     for e in entries:
         v = value(e)
@@ -61,26 +66,37 @@ def verdict(ok: Optional[bool]) -> str:
     return "—" if ok is None else ("**met**" if ok else "**missed**")
 
 
-def write_report(meta: Dict[str, Any], samples: Dict[str, Any], failures: List[str],
-                 mibs: Callable[..., Optional[float]],
-                 cpu_per_gib: Callable[..., Optional[float]]) -> str:
+def write_report(
+    meta: Dict[str, Any],
+    samples: Dict[str, Any],
+    failures: List[str],
+    mibs: Callable[..., Optional[float]],
+    cpu_per_gib: Callable[..., Optional[float]],
+) -> str:
     L: List[str] = []
     add = L.append
     add("# threadpty benchmarks\n")
     add(f"- Date: {meta['date']}")
-    add(f"- Machine: `nproc` = {meta['nproc']}, `uname -m` = {meta['machine']} "
-        f"(kernel {meta['kernel']}), shared and noisy; Python {meta['python']}")
+    add(
+        f"- Machine: `nproc` = {meta['nproc']}, `uname -m` = {meta['machine']} "
+        f"(kernel {meta['kernel']}), shared and noisy; Python {meta['python']}"
+    )
     add(f"- Engine: Docker {meta['engine']} (API {meta['api']}); CLI {meta['cli']}")
     if meta.get("tree"):
         add(f"- threadpty: {meta['tree']}")
-    add(f"- Command: `{meta['command']}` — {meta['rounds']} rounds, peers interleaved (order "
-        f"rotated each round), {meta['elapsed'] / 60:.1f} min in all")
+    add(
+        f"- Command: `{meta['command']}` — {meta['rounds']} rounds, peers interleaved (order "
+        f"rotated each round), {meta['elapsed'] / 60:.1f} min in all"
+    )
     sz = meta["sizes"]
-    add(f"- Payloads: {sz['out_mib']} MiB non-TTY output, {sz['tty_mib']} MiB (+ `\\r` per line) "
+    add(
+        f"- Payloads: {sz['out_mib']} MiB non-TTY output, {sz['tty_mib']} MiB (+ `\\r` per line) "
         f"TTY output, {sz['in_mib']} MiB input, {sz['keys']} keystrokes, "
-        f"{sz['scale_n']} sessions × {sz['scale_mib']} MiB")
+        f"{sz['scale_n']} sessions × {sz['scale_mib']} MiB"
+    )
     add("")
-    add("Cells are `median (min–max)` over rounds; ratios are medians of the per-round paired "
+    add(
+        "Cells are `median (min–max)` over rounds; ratios are medians of the per-round paired "
         "ratios threadpty/peer. Every sample was checked (byte count and sha256 of the output, "
         "`wc -c`'s answer, exit status) before it counted; failures are listed at the end. "
         "Output throughput is bytes ÷ (last byte − first byte) as seen by the reader of the "
@@ -89,32 +105,42 @@ def write_report(meta: Dict[str, Any], samples: Dict[str, Any], failures: List[s
         "session, in a child process; CLI: the `docker` process's rusage) net of an empty "
         "session of the same kind in the same round. The raw socket baseline is one "
         "`recv_into` loop of 1 MiB reads into the same pipe, no demultiplexing (its frame "
-        "headers are stripped by the reader, off the clock).\n")
+        "headers are stripped by the reader, off the clock).\n"
+    )
 
     streams = samples.get("streams", {})
     if streams:
         add("## 1–2. Throughput (MiB/s)\n")
-        add("| stream | threadpty | raw socket | Docker CLI | dockerpty | tp/raw | tp/CLI | "
-            "tp/dockerpty | target ≥0.95× raw, ≥1.0× CLI |")
+        add(
+            "| stream | threadpty | raw socket | Docker CLI | dockerpty | tp/raw | tp/CLI | "
+            "tp/dockerpty | target ≥0.95× raw, ≥1.0× CLI |"
+        )
         add("|---|---|---|---|---|---|---|---|---|")
         for case, name in CASES.items():
             if case not in streams:
                 continue
-            per = {p: by_round(streams[case].get(p, []), lambda e, c=case: mibs(c, e))
-                   for p in PEER_NAMES}
+            per = {
+                p: by_round(streams[case].get(p, []), lambda e, c=case: mibs(c, e))
+                for p in PEER_NAMES
+            }
             r_raw = paired(per["threadpty"], per["raw"])
             r_cli = paired(per["threadpty"], per["cli"])
             r_dp = paired(per["threadpty"], per["dockerpty"])
             ok = None
             if r_raw and r_cli:
                 ok = med(r_raw) >= 0.95 and med(r_cli) >= 1.0
-            add(f"| {name} | " + " | ".join(spread(list(per[p].values())) for p in PEER_NAMES)
+            add(
+                f"| {name} | "
+                + " | ".join(spread(list(per[p].values())) for p in PEER_NAMES)
                 + f" | {ratio_cell(r_raw)} | {ratio_cell(r_cli)} | {ratio_cell(r_dp)} | "
-                f"{verdict(ok)} |")
+                f"{verdict(ok)} |"
+            )
         add("")
         add("## 3. Client CPU seconds per GiB (net of an empty session)\n")
-        add("| stream | threadpty | raw socket | Docker CLI | dockerpty | tp/raw | tp/CLI | "
-            "tp/dockerpty | target ≤1.25× raw, <1.0× CLI |")
+        add(
+            "| stream | threadpty | raw socket | Docker CLI | dockerpty | tp/raw | tp/CLI | "
+            "tp/dockerpty | target ≤1.25× raw, <1.0× CLI |"
+        )
         add("|---|---|---|---|---|---|---|---|---|")
         for case, name in CASES.items():
             if case not in streams:
@@ -126,16 +152,17 @@ def write_report(meta: Dict[str, Any], samples: Dict[str, Any], failures: List[s
             ok = None
             if r_raw and r_cli:
                 ok = med(r_raw) <= 1.25 and med(r_cli) < 1.0
-            add(f"| {name} | "
+            add(
+                f"| {name} | "
                 + " | ".join(spread(list(per[p].values()), 2) for p in PEER_NAMES)
                 + f" | {ratio_cell(r_raw)} | {ratio_cell(r_cli)} | {ratio_cell(r_dp)} | "
-                f"{verdict(ok)} |")
+                f"{verdict(ok)} |"
+            )
         empties = []
         for case in CASES:
             if case in streams:
                 for p in PEER_NAMES:
-                    xs = [e["empty"]["cpu"] for e in streams[case].get(p, [])
-                          if e["empty"]["ok"]]
+                    xs = [e["empty"]["cpu"] for e in streams[case].get(p, []) if e["empty"]["ok"]]
                     if xs:
                         empties.append(f"{PEER_NAMES[p]} {case} {med(xs) * 1e3:.0f}")
         add("\nCPU of the empty sessions themselves (ms, median): " + "; ".join(empties) + ".\n")
@@ -147,11 +174,19 @@ def write_report(meta: Dict[str, Any], samples: Dict[str, Any], failures: List[s
         add("|---|---|---|---|---|---|")
 
         def per_round(key: str, p: float) -> Dict[int, float]:
-            return {e["round"]: (med(e["times"]) if p == 50 else pct(e["times"], p)) * 1e3
-                    for e in lat.get(key, []) if e["ok"] and e["times"]}
+            return {
+                e["round"]: (med(e["times"]) if p == 50 else pct(e["times"], p)) * 1e3
+                for e in lat.get(key, [])
+                if e["ok"] and e["times"]
+            }
 
-        pairs = {"threadpty": "cli", "dockerpty": None, "cli": None,
-                 "threadpty+flood": "cli+flood", "cli+flood": None}
+        pairs = {
+            "threadpty": "cli",
+            "dockerpty": None,
+            "cli": None,
+            "threadpty+flood": "cli+flood",
+            "cli+flood": None,
+        }
         for key in ("threadpty", "cli", "dockerpty", "threadpty+flood", "cli+flood"):
             if key not in lat:
                 continue
@@ -160,24 +195,33 @@ def write_report(meta: Dict[str, Any], samples: Dict[str, Any], failures: List[s
             rm = paired(m, per_round(other, 50)) if other else []
             rp = paired(p99, per_round(other, 99)) if other else []
             ok = (med(rm) <= 1.05 and med(rp) <= 1.5) if rm and rp else None
-            label = {"threadpty+flood": "threadpty, another session in-process floods output",
-                     "cli+flood": "Docker CLI, another `docker exec` floods output"}.get(
-                         key, PEER_NAMES.get(key, key))
-            add(f"| {label} | {spread(list(m.values()), 3)} | {spread(list(p99.values()), 3)} | "
+            label = {
+                "threadpty+flood": "threadpty, another session in-process floods output",
+                "cli+flood": "Docker CLI, another `docker exec` floods output",
+            }.get(key, PEER_NAMES.get(key, key))
+            add(
+                f"| {label} | {spread(list(m.values()), 3)} | {spread(list(p99.values()), 3)} | "
                 f"{ratio_cell(rm) if other else ''} | {ratio_cell(rp) if other else ''} | "
-                f"{verdict(ok) if other else ''} |")
-        add("\nTarget: median ≤ 1.05× the CLI's, p99 ≤ 1.5× the CLI's (flood rows paired with "
-            "flood rows). p99 is per round (of the keystrokes), then median over rounds.\n")
+                f"{verdict(ok) if other else ''} |"
+            )
+        add(
+            "\nTarget: median ≤ 1.05× the CLI's, p99 ≤ 1.5× the CLI's (flood rows paired with "
+            "flood rows). p99 is per round (of the keystrokes), then median over rounds.\n"
+        )
 
     setup = samples.get("setup", {})
     if setup:
         add("## 5. Session setup inside a running program (ms)\n")
-        add("In-process peers: the client is connected and warmed up; `first byte` is call → "
+        add(
+            "In-process peers: the client is connected and warmed up; `first byte` is call → "
             "first byte of `echo ready`, `whole` is call → session over with its exit status "
             "(dockerpty fetches none). `run` is create + attach + start. The CLI's figure is "
-            "the whole `docker exec`/`docker run` process.\n")
-        add("| peer | exec first byte | exec whole | run first byte | run whole | "
-            "HTTP requests (exec; run) |")
+            "the whole `docker exec`/`docker run` process.\n"
+        )
+        add(
+            "| peer | exec first byte | exec whole | run first byte | run whole | "
+            "HTTP requests (exec; run) |"
+        )
         add("|---|---|---|---|---|---|")
         for p in ("threadpty", "raw", "dockerpty", "cli"):
             cells = []
@@ -191,8 +235,13 @@ def write_report(meta: Dict[str, Any], samples: Dict[str, Any], failures: List[s
                     example = next(e["requests"] for e in es if len(e["requests"]) == common)
                     extra = " + `POST /containers/create`" if kind == "run" else ""
                     reqs.append(f"{common}{extra}: " + ", ".join(f"`{r}`" for r in example))
-            add(f"| {PEER_NAMES[p]} | " + " | ".join(cells) + " | "
-                + ("; ".join(reqs) if reqs else "n/a") + " |")
+            add(
+                f"| {PEER_NAMES[p]} | "
+                + " | ".join(cells)
+                + " | "
+                + ("; ".join(reqs) if reqs else "n/a")
+                + " |"
+            )
 
         def rounds_of(key: str, field: str) -> Dict[int, float]:
             acc: Dict[int, List[float]] = {}
@@ -204,8 +253,10 @@ def write_report(meta: Dict[str, Any], samples: Dict[str, Any], failures: List[s
         r_exec = paired(rounds_of("threadpty/exec", "first"), rounds_of("cli/exec", "total"))
         r_run = paired(rounds_of("threadpty/run", "first"), rounds_of("cli/run", "total"))
         ok = med(r_exec) <= 0.5 if r_exec else None
-        add(f"\nthreadpty in-process first byte ÷ CLI whole process: exec {ratio_cell(r_exec)} "
-            f"(target ≤ 0.5×: {verdict(ok)}), run {ratio_cell(r_run)}.\n")
+        add(
+            f"\nthreadpty in-process first byte ÷ CLI whole process: exec {ratio_cell(r_exec)} "
+            f"(target ≤ 0.5×: {verdict(ok)}), run {ratio_cell(r_run)}.\n"
+        )
 
     rz = samples.get("resize", {})
     if rz:
@@ -220,19 +271,25 @@ def write_report(meta: Dict[str, Any], samples: Dict[str, Any], failures: List[s
             ok = None
             if p == "threadpty" and good:
                 ok = med(calls) <= 3 and wins == len(es)
-            add(f"| {PEER_NAMES[p]} | {spread(calls, 0)} | {wins}/{len(es)} | "
-                f"{verdict(ok) if p == 'threadpty' else 'one per signal'} |")
+            add(
+                f"| {PEER_NAMES[p]} | {spread(calls, 0)} | {wins}/{len(es)} | "
+                f"{verdict(ok) if p == 'threadpty' else 'one per signal'} |"
+            )
         add("")
 
     sc = samples.get("scale", {})
     if sc:
         add("## 7. Scale: concurrent exec sessions, each echoing its input and streaming a file\n")
-        add("All sessions are started first (each echoes its input back, then waits); then a "
+        add(
+            "All sessions are started first (each echoes its input back, then waits); then a "
             "file appears in the bind mount and all of them stream at once. `start all` is "
             "the time to have every session up and echoed, `stream` from the go signal to the "
-            "last session's end.\n")
-        add("| client | correct | start all s | stream s | aggregate MiB/s | "
-            "memory per session (KiB) | client CPU s |")
+            "last session's end.\n"
+        )
+        add(
+            "| client | correct | start all s | stream s | aggregate MiB/s | "
+            "memory per session (KiB) | client CPU s |"
+        )
         add("|---|---|---|---|---|---|---|")
         for p in ("threadpty", "cli"):
             es = [e for e in sc.get(p, []) if "error" not in e]
@@ -247,18 +304,22 @@ def write_report(meta: Dict[str, Any], samples: Dict[str, Any], failures: List[s
             else:
                 mem = [e["rss_sum_kib"] / n for e in es]
                 memlabel = spread(mem, 0) + " max RSS per `docker exec` process"
-            add(f"| {PEER_NAMES[p]} | {correct} | {spread([e['start_all'] for e in es], 2)} | "
+            add(
+                f"| {PEER_NAMES[p]} | {correct} | {spread([e['start_all'] for e in es], 2)} | "
                 f"{spread([e['wall'] for e in es], 2)} | "
                 f"{spread([e['bytes'] / 2**20 / e['wall'] for e in es])} | {memlabel} | "
-                f"{spread([e['cpu'] for e in es], 2)} |")
+                f"{spread([e['cpu'] for e in es], 2)} |"
+            )
         es = [e for e in sc.get("threadpty", []) if "error" not in e]
         if es:
             n = es[0]["sessions"]
             mem = med([(e["rss_peak_kib"] - e["rss_base_kib"]) / n for e in es]) or 0
             allok = all(e["correct"] == n for e in es)
-            add(f"\nthreadpty: peak {med([e['threads_peak'] for e in es]):.0f} threads; all "
+            add(
+                f"\nthreadpty: peak {med([e['threads_peak'] for e in es]):.0f} threads; all "
                 f"correct: {verdict(allok)}; added memory ≤ 1 MiB per session: "
-                f"{verdict(mem <= 1024)}.\n")
+                f"{verdict(mem <= 1024)}.\n"
+            )
 
     add("## Failures\n")
     if failures:

@@ -31,7 +31,7 @@ import tempfile
 import termios
 import time
 import tty as ttymod
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import docker
 
@@ -189,8 +189,11 @@ class Bench:
             binds={self.data: {"bind": "/b", "mode": "ro"}},
         )
         self.box = self.client.create_container(
-            IMAGE, ["sleep", "100000"], host_config=self.host_config,
-            labels={LABEL: self.run_id}, stdin_open=True,
+            IMAGE,
+            ["sleep", "100000"],
+            host_config=self.host_config,
+            labels={LABEL: self.run_id},
+            stdin_open=True,
         )["Id"]
         self.client.start(self.box)
 
@@ -204,7 +207,11 @@ class Bench:
 
     def new_container(self, cmd: List[str], tty: bool, stdin_open: bool = False) -> str:
         return self.client.create_container(
-            IMAGE, cmd, tty=tty, stdin_open=stdin_open, host_config=self.host_config,
+            IMAGE,
+            cmd,
+            tty=tty,
+            stdin_open=stdin_open,
+            host_config=self.host_config,
             labels={LABEL: self.run_id},
         )["Id"]
 
@@ -221,15 +228,23 @@ class Bench:
 
     # One measurement ------------------------------------------------------------------------
 
-    def py_peer(self, spec: Dict[str, Any], stdin: Any = subprocess.DEVNULL, demux: bool = False,
-                timeout: float = 300.0) -> Dict[str, Any]:
+    def py_peer(
+        self,
+        spec: Dict[str, Any],
+        stdin: Any = subprocess.DEVNULL,
+        demux: bool = False,
+        timeout: float = 300.0,
+    ) -> Dict[str, Any]:
         fd, result = tempfile.mkstemp(prefix="result-", dir=self.data)
         os.close(fd)
         spec = dict(spec, api_version=self.api_version, result=result)
         err = tempfile.TemporaryFile()
         proc = subprocess.Popen(
-            [sys.executable, WORKER, json.dumps(spec)], stdin=stdin, stdout=subprocess.PIPE,
-            stderr=err, cwd=ROOT,
+            [sys.executable, WORKER, json.dumps(spec)],
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            cwd=ROOT,
         )
         assert proc.stdout is not None
         got = read_all(proc.stdout.fileno(), demux, time.monotonic() + timeout)
@@ -247,8 +262,13 @@ class Bench:
         got["status"] = code
         return got
 
-    def cli_peer(self, argv: List[str], stdin: Any = subprocess.DEVNULL, use_pty: bool = False,
-                 timeout: float = 300.0) -> Dict[str, Any]:
+    def cli_peer(
+        self,
+        argv: List[str],
+        stdin: Any = subprocess.DEVNULL,
+        use_pty: bool = False,
+        timeout: float = 300.0,
+    ) -> Dict[str, Any]:
         master = slave = -1
         if use_pty:
             import pty
@@ -306,8 +326,14 @@ class Bench:
                     argv = ["docker", "start", "-a"] + (["-i"] if is_in else []) + [target]
                 got = self.cli_peer(argv, stdin=stdin_f, use_pty=tty, timeout=timeout)
             else:
-                spec = {"mode": "stream", "peer": peer, "kind": kind, "tty": tty, "target": target,
-                        "cmd": cmd}
+                spec = {
+                    "mode": "stream",
+                    "peer": peer,
+                    "kind": kind,
+                    "tty": tty,
+                    "target": target,
+                    "cmd": cmd,
+                }
                 if is_in:
                     spec["stdin"] = path
                 if self.args.profile and peer == "threadpty" and not empty:
@@ -359,13 +385,19 @@ class Bench:
                     empty = self.stream_once(peer, case, empty=True)
                     entry = {"full": full, "empty": empty, "round": r}
                     store.setdefault(case, {}).setdefault(peer, []).append(entry)
-                    status = "ok" if full["ok"] and empty["ok"] else (
-                        f"FAILED: {full['problem'] or empty['problem']}")
-                    log(f"round {r + 1}/{self.rounds} {case:12s} {peer:10s} {status} "
-                        f"{self.mibs(case, entry) or 0:7.1f} MiB/s cpu {full.get('cpu', 0):.2f}s")
+                    status = (
+                        "ok"
+                        if full["ok"] and empty["ok"]
+                        else (f"FAILED: {full['problem'] or empty['problem']}")
+                    )
+                    log(
+                        f"round {r + 1}/{self.rounds} {case:12s} {peer:10s} {status} "
+                        f"{self.mibs(case, entry) or 0:7.1f} MiB/s cpu {full.get('cpu', 0):.2f}s"
+                    )
                     if not (full["ok"] and empty["ok"]):
                         self.failures.append(
-                            f"{case} {peer} round {r + 1}: {full['problem'] or empty['problem']}")
+                            f"{case} {peer} round {r + 1}: {full['problem'] or empty['problem']}"
+                        )
                         if peer == "dockerpty":
                             # A known failure (no half-close) is not worth a timeout every round.
                             broken[(peer, case)] = full["problem"] or empty["problem"]
@@ -390,8 +422,9 @@ class Bench:
 
     # Figure 4: keystroke latency through a real PTY -----------------------------------------
 
-    def spawn_tty(self, peer: str, cmd: List[str], flood: bool, rows: int = 24,
-                  cols: int = 80) -> Tuple[Any, Optional[str], Any]:
+    def spawn_tty(
+        self, peer: str, cmd: List[str], flood: bool, rows: int = 24, cols: int = 80
+    ) -> Tuple[Any, Optional[str], Any]:
         import pexpect
 
         flood_proc = None
@@ -399,17 +432,31 @@ class Bench:
             if flood:
                 flood_proc = subprocess.Popen(
                     ["docker", "exec", self.box, "cat", "/dev/zero"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
-            child = pexpect.spawn("docker", ["exec", "-it", self.box] + cmd,
-                                  dimensions=(rows, cols), timeout=30)
+            child = pexpect.spawn(
+                "docker", ["exec", "-it", self.box] + cmd, dimensions=(rows, cols), timeout=30
+            )
             return child, None, flood_proc
         fd, result = tempfile.mkstemp(prefix="result-", dir=self.data)
         os.close(fd)
-        spec = {"mode": "tty", "peer": peer, "target": self.box, "cmd": cmd, "flood": flood,
-                "api_version": self.api_version, "result": result}
-        child = pexpect.spawn(sys.executable, [WORKER, json.dumps(spec)],
-                              dimensions=(rows, cols), timeout=30, cwd=ROOT)
+        spec = {
+            "mode": "tty",
+            "peer": peer,
+            "target": self.box,
+            "cmd": cmd,
+            "flood": flood,
+            "api_version": self.api_version,
+            "result": result,
+        }
+        child = pexpect.spawn(
+            sys.executable,
+            [WORKER, json.dumps(spec)],
+            dimensions=(rows, cols),
+            timeout=30,
+            cwd=ROOT,
+        )
         return child, result, flood_proc
 
     @staticmethod
@@ -487,8 +534,13 @@ class Bench:
         return out
 
     def fig_latency(self) -> None:
-        variants = [("cli", False), ("threadpty", False), ("dockerpty", False), ("cli", True),
-                    ("threadpty", True)]
+        variants = [
+            ("cli", False),
+            ("threadpty", False),
+            ("dockerpty", False),
+            ("cli", True),
+            ("threadpty", True),
+        ]
         store = self.samples.setdefault("latency", {})
         for r in range(self.rounds):
             shift = r % len(variants)
@@ -499,8 +551,10 @@ class Bench:
                 store.setdefault(key, []).append(got)
                 if got["ok"]:
                     t = sorted(got["times"])
-                    log(f"round {r + 1}/{self.rounds} latency {key:16s} median "
-                        f"{statistics.median(t) * 1e3:.3f} ms p99 {pct(t, 99) * 1e3:.3f} ms")
+                    log(
+                        f"round {r + 1}/{self.rounds} latency {key:16s} median "
+                        f"{statistics.median(t) * 1e3:.3f} ms p99 {pct(t, 99) * 1e3:.3f} ms"
+                    )
                 else:
                     log(f"round {r + 1}/{self.rounds} latency {key:16s} FAILED {got['problem']}")
                     self.failures.append(f"latency {key} round {r + 1}: {got['problem']}")
@@ -526,17 +580,34 @@ class Bench:
                     if kind == "exec":
                         argv = ["docker", "exec", self.box, "echo", "ready"]
                     else:
-                        argv = ["docker", "run", "--network", "none", "--log-driver", "none",
-                                "--label", f"{LABEL}={self.run_id}", IMAGE, "echo", "ready"]
+                        argv = [
+                            "docker",
+                            "run",
+                            "--network",
+                            "none",
+                            "--log-driver",
+                            "none",
+                            "--label",
+                            f"{LABEL}={self.run_id}",
+                            IMAGE,
+                            "echo",
+                            "ready",
+                        ]
                     t0 = time.perf_counter()
                     c = self.cli_peer(argv)
-                    e = {"first": (c["first"] - t0) if c["first"] else None, "total": c["wall"],
-                         "ok": c["small"] == b"ready\n" and c["status"] == 0, "round": r,
-                         "cpu": c["cpu"]}
+                    e = {
+                        "first": (c["first"] - t0) if c["first"] else None,
+                        "total": c["wall"],
+                        "ok": c["small"] == b"ready\n" and c["status"] == 0,
+                        "round": r,
+                        "cpu": c["cpu"],
+                    }
                     store.setdefault(f"cli/{kind}", []).append(e)
-            log(f"round {r + 1}/{self.rounds} setup: threadpty exec "
+            log(
+                f"round {r + 1}/{self.rounds} setup: threadpty exec "
                 f"{med([e['first'] for e in store['threadpty/exec']]) * 1e3:.1f} ms, cli exec "
-                f"{med([e['total'] for e in store['cli/exec']]) * 1e3:.1f} ms")
+                f"{med([e['total'] for e in store['cli/exec']]) * 1e3:.1f} ms"
+            )
         for c in self.client.containers(all=True, filters={"label": f"{LABEL}={self.run_id}"}):
             if c["Id"] != self.box:
                 self.client.remove_container(c["Id"], force=True)
@@ -578,20 +649,27 @@ class Bench:
             child.terminate(force=True)
         out = self.finish_tty(child, result, None)
         calls = [t for t in out.get("resizes", []) if t >= t_burst]
-        out.update(calls=len(calls), final=final, burst_ms=(t_end - t_burst) * 1e3,
-                   ok=problem is None and final is not None, problem=problem,
-                   last_wins=final == sizes[-1])
+        out.update(
+            calls=len(calls),
+            final=final,
+            burst_ms=(t_end - t_burst) * 1e3,
+            ok=problem is None and final is not None,
+            problem=problem,
+            last_wins=final == sizes[-1],
+        )
         return out
 
     def fig_resize(self) -> None:
         store = self.samples.setdefault("resize", {})
         for r in range(self.rounds):
-            for peer in (["threadpty", "dockerpty"] if r % 2 == 0 else ["dockerpty", "threadpty"]):
+            for peer in ["threadpty", "dockerpty"] if r % 2 == 0 else ["dockerpty", "threadpty"]:
                 got = self.resize_once(peer)
                 got["round"] = r
                 store.setdefault(peer, []).append(got)
-                log(f"round {r + 1}/{self.rounds} resize {peer:10s} calls {got['calls']} final "
-                    f"{got['final']} (burst {got['burst_ms']:.0f} ms) {got['problem'] or ''}")
+                log(
+                    f"round {r + 1}/{self.rounds} resize {peer:10s} calls {got['calls']} final "
+                    f"{got['final']} (burst {got['burst_ms']:.0f} ms) {got['problem'] or ''}"
+                )
 
     # Figure 7: scale ---------------------------------------------------------------------------
 
@@ -608,9 +686,18 @@ class Bench:
         inputs = [line.replace("NNN", f"{i:03d}").encode() * lines for i in range(n)]
         expected = [(hashlib.sha256(inp + p4).hexdigest(), len(inp) + len(p4)) for inp in inputs]
         for r in range(self.scale_rounds):
-            got = self.py_peer({"mode": "scale", "target": self.box, "sessions": n, "cmd": cmd,
-                                "expected": expected, "input_line": line, "input_lines": lines,
-                                "go": go})
+            got = self.py_peer(
+                {
+                    "mode": "scale",
+                    "target": self.box,
+                    "sessions": n,
+                    "cmd": cmd,
+                    "expected": expected,
+                    "input_line": line,
+                    "input_lines": lines,
+                    "go": go,
+                }
+            )
             if os.path.exists(go):
                 os.unlink(go)
             got["round"] = r
@@ -619,26 +706,35 @@ class Bench:
                 log(f"scale threadpty FAILED {got['error']}")
                 self.failures.append(f"scale threadpty round {r + 1}: {got['error']}")
             else:
-                log(f"scale threadpty: {got['correct']}/{n} correct in {got['wall']:.2f} s, added "
-                    f"RSS {(got['rss_peak_kib'] - got['rss_base_kib']) / n:.0f} KiB/session")
+                log(
+                    f"scale threadpty: {got['correct']}/{n} correct in {got['wall']:.2f} s, added "
+                    f"RSS {(got['rss_peak_kib'] - got['rss_base_kib']) / n:.0f} KiB/session"
+                )
             cli = self.scale_cli(n, cmd, inputs, expected, go)
             if os.path.exists(go):
                 os.unlink(go)
             cli["round"] = r
             store.setdefault("cli", []).append(cli)
-            log(f"scale cli: {cli['correct']}/{n} correct in {cli['wall']:.2f} s, RSS "
-                f"{cli['rss_sum_kib'] / n:.0f} KiB/process")
+            log(
+                f"scale cli: {cli['correct']}/{n} correct in {cli['wall']:.2f} s, RSS "
+                f"{cli['rss_sum_kib'] / n:.0f} KiB/process"
+            )
 
-    def scale_cli(self, n: int, cmd: List[str], inputs: List[bytes],
-                  expected: List[Tuple[str, int]], go: str) -> Dict[str, Any]:
+    def scale_cli(
+        self, n: int, cmd: List[str], inputs: List[bytes], expected: List[Tuple[str, int]], go: str
+    ) -> Dict[str, Any]:
         import selectors
 
         sel = selectors.DefaultSelector()
         procs = []
         t0 = time.perf_counter()
         for i in range(n):
-            p = subprocess.Popen(["docker", "exec", "-i", self.box] + cmd, stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            p = subprocess.Popen(
+                ["docker", "exec", "-i", self.box] + cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
             assert p.stdin is not None and p.stdout is not None
             p.stdin.write(inputs[i])  # smaller than a pipe's buffer: never blocks
             p.stdin.close()
@@ -681,11 +777,19 @@ class Bench:
             code, c, maxrss = reap(p, 60)
             rss += maxrss
             cpu += c
-            if code == 0 and counts[i] == expected[i][1] and hashes[i].hexdigest() == expected[i][0]:
+            exp_sha, exp_len = expected[i]
+            if code == 0 and counts[i] == exp_len and hashes[i].hexdigest() == exp_sha:
                 good += 1
         wall = time.perf_counter() - t_go
-        return {"sessions": n, "correct": good, "wall": wall, "bytes": sum(counts),
-                "rss_sum_kib": rss, "cpu": cpu, "start_all": start_all}
+        return {
+            "sessions": n,
+            "correct": good,
+            "wall": wall,
+            "bytes": sum(counts),
+            "rss_sum_kib": rss,
+            "cpu": cpu,
+            "start_all": start_all,
+        }
 
     # Running and reporting -------------------------------------------------------------------
 
@@ -722,12 +826,15 @@ def pct(sorted_xs: List[float], p: float) -> float:
 
 def tree_state() -> str:
     """Which threadpty was measured: the commit, and whether its package had local changes."""
+
     def git(*a: str) -> str:
         return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout
+
     head = git("rev-parse", "--short", "HEAD").strip()
     dirty = git("status", "--porcelain", "--", "threadpty").strip()
-    return f"commit {head}" + (" with uncommitted changes in threadpty/ (measured as they were)"
-                               if dirty else "")
+    return f"commit {head}" + (
+        " with uncommitted changes in threadpty/ (measured as they were)" if dirty else ""
+    )
 
 
 def main() -> None:
@@ -735,10 +842,14 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer rounds, smaller payloads (~2 min)")
     ap.add_argument("--rounds", type=int, default=0, help="rounds (default 5, quick 2)")
     ap.add_argument("--only", help="comma-separated figures to run, e.g. 1,3 (default all)")
-    ap.add_argument("--out", help="results file (default bench/RESULTS.md; quick: "
-                                  "bench/RESULTS-quick.md)")
-    ap.add_argument("--profile", action="store_true",
-                    help="cProfile threadpty's stream sessions into bench/profile-*.pstats")
+    ap.add_argument(
+        "--out", help="results file (default bench/RESULTS.md; quick: bench/RESULTS-quick.md)"
+    )
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile threadpty's stream sessions into bench/profile-*.pstats",
+    )
     args = ap.parse_args()
     from report import write_report  # bench/report.py
 
@@ -753,21 +864,31 @@ def main() -> None:
         "python": platform.python_version(),
         "engine": bench.client.version().get("Version"),
         "api": bench.api_version,
-        "cli": subprocess.run(["docker", "version", "--format", "{{.Client.Version}}"],
-                              capture_output=True, text=True).stdout.strip(),
+        "cli": subprocess.run(
+            ["docker", "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True
+        ).stdout.strip(),
         "command": "make bench" + (" BENCH_ARGS=--quick" if args.quick else "")
-        if os.environ.get("MAKELEVEL") else " ".join(shlex.quote(a) for a in sys.argv),
+        if os.environ.get("MAKELEVEL")
+        else " ".join(shlex.quote(a) for a in sys.argv),
         "tree": tree_state(),
         "elapsed": bench.elapsed,
         "rounds": bench.rounds,
-        "sizes": {"out_mib": bench.out_k * 16, "tty_mib": bench.tty_k * 16,
-                  "in_mib": bench.in_mib, "keys": bench.keys, "scale_n": bench.scale_n,
-                  "scale_mib": bench.scale_mib},
+        "sizes": {
+            "out_mib": bench.out_k * 16,
+            "tty_mib": bench.tty_k * 16,
+            "in_mib": bench.in_mib,
+            "keys": bench.keys,
+            "scale_n": bench.scale_n,
+            "scale_mib": bench.scale_mib,
+        },
     }
     raw_path = os.path.splitext(out)[0] + ".json"
     with open(raw_path, "w") as f:
-        json.dump({"meta": meta, "samples": bench.samples, "failures": bench.failures}, f,
-                  default=lambda o: o.decode(errors="replace") if isinstance(o, bytes) else str(o))
+        json.dump(
+            {"meta": meta, "samples": bench.samples, "failures": bench.failures},
+            f,
+            default=lambda o: o.decode(errors="replace") if isinstance(o, bytes) else str(o),
+        )
     text = write_report(meta, bench.samples, bench.failures, Bench.mibs, Bench.cpu_per_gib)
     with open(out, "w") as f:
         f.write(text)

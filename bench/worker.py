@@ -132,7 +132,7 @@ def raw_session(client: Any, spec: Dict[str, Any], out_fd: int, stdin_fd: int = 
 def dockerpty_session(client: Any, spec: Dict[str, Any], out: Any, stdin: Any) -> None:
     import dockerpty
     from dockerpty import io as dio
-    from dockerpty.pty import ExecOperation, PseudoTerminal, RunOperation
+    from dockerpty.pty import ExecOperation, PseudoTerminal
 
     tty = spec["tty"]
     interactive = stdin is not None
@@ -150,8 +150,13 @@ def dockerpty_session(client: Any, spec: Dict[str, Any], out: Any, stdin: Any) -
         PseudoTerminal(client, op).start(sockets=stream if tty else dio.Demuxer(stream))
     else:
         dockerpty.start(
-            client, spec["target"], interactive=interactive, stdout=out, stderr=out,
-            stdin=stdin, logs=0,
+            client,
+            spec["target"],
+            interactive=interactive,
+            stdout=out,
+            stderr=out,
+            stdin=stdin,
+            logs=0,
         )
 
 
@@ -161,8 +166,14 @@ def threadpty_session(client: Any, spec: Dict[str, Any], out: Any, stdin: Any) -
     interactive = stdin is not None
     if spec["kind"] == "exec":
         s = threadpty.Session.exec(
-            client, spec["target"], spec["cmd"], interactive=interactive, tty=spec["tty"],
-            stdin=stdin, stdout=out, stderr=out,
+            client,
+            spec["target"],
+            spec["cmd"],
+            interactive=interactive,
+            tty=spec["tty"],
+            stdin=stdin,
+            stdout=out,
+            stderr=out,
         )
     else:
         s = threadpty.Session.run(
@@ -209,6 +220,7 @@ def mode_stream(client: Any, spec: Dict[str, Any]) -> Dict[str, Any]:
 def mode_setup(client: Any, spec: Dict[str, Any]) -> Dict[str, Any]:
     """Call → first byte of ``echo ready``, and the whole call, with the client connected."""
     import dockerpty
+
     import threadpty
 
     log = count_requests(client)
@@ -236,9 +248,9 @@ def mode_setup(client: Any, spec: Dict[str, Any]) -> Dict[str, Any]:
     def one(peer: str, kind: str) -> Dict[str, Any]:
         target = cid
         if kind == "run":
-            target = client.create_container(
-                image, ["echo", "ready"], host_config=host_config
-            )["Id"]
+            target = client.create_container(image, ["echo", "ready"], host_config=host_config)[
+                "Id"
+            ]
             made.append(target)
         del log[:]
         t0 = time.perf_counter()
@@ -257,8 +269,9 @@ def mode_setup(client: Any, spec: Dict[str, Any]) -> Dict[str, Any]:
         elif peer == "dockerpty":
             w, sink, th = pipe_sink()
             if kind == "exec":
-                dockerpty.exec_command(client, target, ["echo", "ready"], interactive=False,
-                                       stdout=w, stderr=w)
+                dockerpty.exec_command(
+                    client, target, ["echo", "ready"], interactive=False, stdout=w, stderr=w
+                )
             else:
                 dockerpty.start(client, target, interactive=False, stdout=w, stderr=w, logs=0)
             t2 = time.perf_counter()
@@ -271,9 +284,7 @@ def mode_setup(client: Any, spec: Dict[str, Any]) -> Dict[str, Any]:
                 eid = client.exec_create(target, ["echo", "ready"])["Id"]
                 sock = client.exec_start(eid, socket=True)
             else:
-                sock = client.attach_socket(
-                    target, params={"stdout": 1, "stderr": 1, "stream": 1}
-                )
+                sock = client.attach_socket(target, params={"stdout": 1, "stderr": 1, "stream": 1})
                 client.start(target)
             s_ = raw_socket(sock)
             s_.settimeout(None)
@@ -334,15 +345,23 @@ def mode_scale(client: Any, spec: Dict[str, Any]) -> Dict[str, Any]:
 
     th = threading.Thread(target=sampler, daemon=True)
     th.start()
-    inputs = [spec["input_line"].replace("NNN", f"{i:03d}").encode() * spec["input_lines"]
-              for i in range(n)]
+    inputs = [
+        spec["input_line"].replace("NNN", f"{i:03d}").encode() * spec["input_lines"]
+        for i in range(n)
+    ]
     c0, t0 = cpu_now(), time.perf_counter()
     sessions = []
     for i in range(n):
         sink = HashSink()
         s = threadpty.Session.exec(
-            client, cid, cmd, interactive=True, tty=False, stdin=io.BytesIO(inputs[i]),
-            stdout=sink, stderr=sink,
+            client,
+            cid,
+            cmd,
+            interactive=True,
+            tty=False,
+            stdin=io.BytesIO(inputs[i]),
+            stdout=sink,
+            stderr=sink,
         )
         s.start()
         sessions.append((s, sink))
@@ -361,15 +380,21 @@ def mode_scale(client: Any, spec: Dict[str, Any]) -> Dict[str, Any]:
     peak[0] = max(peak[0], rss_kib())
     good = 0
     total = 0
-    for i, (s, sink) in enumerate(sessions):
+    for i, (_s, sink) in enumerate(sessions):
         exp_hash, exp_len = expected[i]
         total += sink.n
         if codes[i] == 0 and sink.n == exp_len and sink.h.hexdigest() == exp_hash:
             good += 1
     return {
-        "sessions": n, "correct": good, "wall": t1 - t_go, "start_all": started,
+        "sessions": n,
+        "correct": good,
+        "wall": t1 - t_go,
+        "start_all": started,
         "rss_all_up_kib": rss_all_up,
-        "bytes": total, "cpu": c1 - c0, "rss_base_kib": base, "rss_peak_kib": peak[0],
+        "bytes": total,
+        "cpu": c1 - c0,
+        "rss_base_kib": base,
+        "rss_peak_kib": peak[0],
         "threads_peak": threads_peak[0],
     }
 
@@ -383,8 +408,13 @@ def mode_tty(client: Any, spec: Dict[str, Any]) -> Dict[str, Any]:
         import threadpty
 
         flood = threadpty.Session.exec(
-            client, spec["target"], ["cat", "/dev/zero"], interactive=False, tty=False,
-            stdout=flood_sink, stderr=flood_sink,
+            client,
+            spec["target"],
+            ["cat", "/dev/zero"],
+            interactive=False,
+            tty=False,
+            stdout=flood_sink,
+            stderr=flood_sink,
         ).start()
     if spec["peer"] == "threadpty":
         import threadpty
