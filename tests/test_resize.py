@@ -277,7 +277,9 @@ def test_atexit_restores_a_terminal_still_held(client: Any, make_container: Call
     cid = make_container("/bin/sh", stdin_open=True, tty=True)
     body = f"""
     s = threadpty.Session.run(client, {cid!r}).start()
-    print("\\r\\nRAW", termios.tcgetattr(0) != before_attrs, flush=True)
+    # One write, so the container's output cannot land between the words.
+    sys.stdout.write("\\r\\nRAW %s\\r\\n" % (termios.tcgetattr(0) != before_attrs))
+    sys.stdout.flush()
     sys.exit(0)
     """
     with child(body) as p:
