@@ -200,6 +200,16 @@ class PrivateEngine:
             )
         self.wait_up()
 
+    def ensure_up(self) -> None:
+        """The engine answering: as it is, or (re)started, also after a stop still in progress."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.wait_up(timeout=2)
+                return
+            except RigError:
+                self.stop_engine()
+        self.start()
+
     def _clear_stale_containerd(self) -> None:
         """After a SIGKILL, dockerd's containerd dies too but its pid file stays; a zombie or a
         reused pid then makes the next dockerd wait for a containerd that is not there."""
