@@ -166,7 +166,7 @@ class Bench:
             self.out_k, self.tty_k, self.in_mib = 16, 4, 256
             self.rounds = args.rounds or 5
             self.keys = 200
-            self.scale_n, self.scale_mib, self.scale_rounds = 100, 4, 3
+            self.scale_n, self.scale_mib, self.scale_rounds = 100, 4, 2
         self.only = set((args.only or "1,2,3,4,5,6,7").split(","))
 
     # Fixtures --------------------------------------------------------------------------------
@@ -854,7 +854,9 @@ def main() -> None:
     from report import write_report  # bench/report.py
 
     bench = Bench(args)
+    tree_before = tree_state()
     bench.run()
+    tree_after = tree_state()
     out = args.out or os.path.join(HERE, "RESULTS-quick.md" if args.quick else "RESULTS.md")
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -870,7 +872,9 @@ def main() -> None:
         "command": "make bench" + (" BENCH_ARGS=--quick" if args.quick else "")
         if os.environ.get("MAKELEVEL")
         else " ".join(shlex.quote(a) for a in sys.argv),
-        "tree": tree_state(),
+        "tree": tree_before
+        if tree_after == tree_before
+        else f"{tree_before} at the start, {tree_after} at the end",
         "elapsed": bench.elapsed,
         "rounds": bench.rounds,
         "sizes": {
