@@ -104,11 +104,6 @@ def test_engine_killed_session_ends_quickly(
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: when the engine vanishes, fetching the exit status raises the SDK's "
-    "requests.exceptions.ConnectionError from join(), not a threadpty EngineError",
-)
 @pytest.mark.parametrize("kind", ["exec", "run"])
 def test_engine_killed_raises_engine_error(
     pengine: PrivateEngine, pclient: Any, kind: str
@@ -131,8 +126,6 @@ def test_engine_stopped_in_order_ends_the_session(pengine: PrivateEngine, pclien
         outcome: Any = session.join(timeout=30)
     except threadpty.ThreadptyError as exc:
         outcome = exc
-    except Exception as exc:  # noqa: BLE001 - reported below as the library bug it is
-        pytest.xfail(f"library bug (see test_engine_killed_raises_engine_error): {exc!r}")
     assert not session.running
     assert time.monotonic() - started < 10
     assert outcome in (137, 143) or isinstance(outcome, threadpty.EngineError)

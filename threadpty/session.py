@@ -28,6 +28,7 @@ from ._resize import Resizer
 from ._signals import SignalProxy
 from ._streams import CHUNK, Sink, Source, isatty
 from ._winch import dispatcher
+from .errors import EngineError
 from .operations import ExecOperation, RunOperation, _Operation
 from .tty import Terminal, size
 
@@ -368,7 +369,7 @@ class Session:
             if natural and self._error is None:
                 self.exit_code = self.operation.exit_code()
         except BaseException as exc:  # noqa: BLE001
-            self._fail(exc)
+            self._fail(_engine_gone(exc) if _lost_engine(exc) else exc)
         finally:
             self._join_workers()
             if self._conn is not None:
@@ -447,3 +448,16 @@ class Session:
             self._source.stop()
         if self._conn is not None:
             self._conn.abort()
+
+
+def _lost_engine(exc: BaseException) -> bool:
+    """Whether ``exc`` says the engine cannot be reached (the SDK raises requests' kind)."""
+    import requests.exceptions
+
+    return isinstance(exc, (ConnectionError, requests.exceptions.ConnectionError))
+
+
+def _engine_gone(exc: BaseException) -> EngineError:
+    error = EngineError(f"lost the Docker engine before the exit status was known: {exc}")
+    error.__cause__ = exc
+    return error
