@@ -95,3 +95,13 @@ def test_command_example_with_a_pipe() -> None:
         env=dict(os.environ, PATH=bindir + os.pathsep + os.environ["PATH"]),
     )
     assert (proc.returncode, proc.stdout) == (0, b"hi\n"), proc.stderr
+
+
+def test_readme_renders_without_warnings() -> None:
+    import docutils.core
+
+    text = open(README, encoding="utf-8").read()
+    # halt_level 2 turns every warning (bad indentation, broken markup) into an error.
+    docutils.core.publish_doctree(
+        text, settings_overrides={"halt_level": 2, "report_level": 2, "warning_stream": False}
+    )
