@@ -270,3 +270,29 @@ def test_tty_container_with_piped_stdin(client: Any, make_container: Callable) -
         assert not s.terminal.raw
         assert s.start().join() == 4
     assert b"got-piped-5" in out.getvalue()
+
+
+@pytest.mark.parametrize("tty", [False, True])
+@pytest.mark.parametrize("stdin_once", [False, True])
+def test_output_after_end_of_input_is_kept(client: Any, tty: bool, stdin_once: bool) -> None:
+    """The engine ends the output when input ends, unless it can end the container's stdin
+    instead (no TTY and StdinOnce): the session must not half-close in those cases."""
+    from conftest import IMAGE, LABEL, RUN_ID
+
+    config = client.create_container_config(
+        IMAGE,
+        ["sh", "-c", "read x; sleep 0.3; echo after-$x; exit 3"],
+        stdin_open=True,
+        tty=tty,
+        labels={LABEL: RUN_ID},
+        host_config=client.create_host_config(network_mode="none"),
+    )
+    config["StdinOnce"] = stdin_once  # docker-py always sets it with stdin_open
+    cid = client.create_container_from_config(config)["Id"]
+    try:
+        out = io.BytesIO()
+        session = threadpty.Session.run(client, cid, stdin=io.BytesIO(b"line\n"), stdout=out)
+        assert session.start().join() == 3
+        assert b"after-line" in out.getvalue()
+    finally:
+        client.remove_container(cid, force=True)

@@ -16,6 +16,7 @@ with the ``ssh`` command (``SSHSocket``) the buffered reader is the process's st
 from __future__ import annotations
 
 import errno
+import io
 import socket
 import ssl
 import threading
@@ -59,7 +60,13 @@ class Connection:
         fp = getattr(getattr(getattr(self.response, "raw", None), "_fp", None), "fp", None)
         if fp is None:
             return None
-        ours = getattr(fp, "raw", None) is self.sock or getattr(fp, "channel", None) is self.sock
+        raw = getattr(fp, "raw", None)
+        # Over TLS the SDK hands out the SSLSocket that sits under the file's SocketIO.
+        ours = (
+            raw is self.sock
+            or getattr(raw, "_sock", None) is self.sock
+            or getattr(fp, "channel", None) is self.sock
+        )
         if not ours:
             return None
         if hasattr(fp, "readinto1"):
@@ -83,7 +90,13 @@ class Connection:
             return n
         try:
             if self._reader is not None:
-                return self._reader.readinto1(buf) or 0
+                n = self._reader.readinto1(buf) or 0
+                if len(buf) >= io.DEFAULT_BUFFER_SIZE and hasattr(self._raw, "recv_into"):
+                    # A read larger than the file's buffer has emptied it: what came with the
+                    # HTTP headers is delivered, and from now on the socket is read directly,
+                    # without the file and SocketIO layers on every chunk.
+                    self._reader = None
+                return n
             if hasattr(self._raw, "recv_into"):
                 return self._raw.recv_into(buf)
             data = self._raw.recv(len(buf))

@@ -11,11 +11,16 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Any, Callable, Optional, Tuple
 
 log = logging.getLogger("threadpty")
 
 POLL_INTERVAL = 0.25
+# A burst of signals (a window being dragged) is gathered until it pauses this long, or for at most
+# BURST_MAX, and then costs one API call.
+BURST_QUIET = 0.03
+BURST_MAX = 0.1
 STOP = object()
 FIRST_TRIES = 10
 
@@ -65,17 +70,24 @@ class Resizer:
                 item = self.queue.get(timeout=POLL_INTERVAL if self._poll else None)
             except queue.Empty:
                 item = None
-            stop = item is STOP
-            while not stop:
-                try:
-                    stop = self.queue.get_nowait() is STOP
-                except queue.Empty:
-                    break
-            if stop or self._stopping:
+            if item is STOP or self._stopping or (item is not None and self._gather()):
                 return
             size = self._get_size()
             if size is not None and size != applied:
                 applied = self._apply(size, first=applied is None)
+
+    def _gather(self) -> bool:
+        """Take the rest of a burst of signals off the queue; True if a stop came with it."""
+        end = time.monotonic() + BURST_MAX
+        while True:
+            wait = min(BURST_QUIET, end - time.monotonic())
+            if wait <= 0:
+                return False
+            try:
+                if self.queue.get(timeout=wait) is STOP:
+                    return True
+            except queue.Empty:
+                return False
 
     def _apply(self, size: Size, first: bool) -> Optional[Size]:
         tries = FIRST_TRIES if first else 1

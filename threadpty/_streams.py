@@ -142,6 +142,8 @@ class Sink:
         else:
             self._target = obj
         self._raw_target = isinstance(self._target, io.RawIOBase)
+        if self._raw_target:
+            self._flush = None  # nothing is buffered on the way to a raw file
 
     def write(self, data: memoryview | bytes) -> None:
         if self._decoder is not None:

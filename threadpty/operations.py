@@ -62,6 +62,12 @@ class _Operation:
                 "create it with stdin_open=True (exec: stdin=True), or pass interactive=False"
             )
 
+    # Whether the end of our input may be passed on by half-closing the connection. The engine
+    # closes the container's stdin on it only without a TTY (and, for a run, with StdinOnce);
+    # in every other case it ends the *output* instead, and what the container prints after that
+    # would be lost (moby/moby#38457). There the input simply stops and the output goes on.
+    half_close_at_eof = False
+
     @property
     def takes_input(self) -> bool:
         """Whether the session sends input: asked for, and the container/exec has stdin open."""
@@ -137,6 +143,7 @@ class RunOperation(_Operation):
         config = info.get("Config") or {}
         self.tty = bool(config.get("Tty"))
         self.stdin_open = bool(config.get("OpenStdin"))
+        self.half_close_at_eof = not self.tty and bool(config.get("StdinOnce"))
         self._running = bool((info.get("State") or {}).get("Running"))
         log_config = (info.get("HostConfig") or {}).get("LogConfig") or {}
         self._log_driver = log_config.get("Type") or ""
@@ -203,14 +210,17 @@ class ExecOperation(_Operation):
         stdin: Any = None,
         *,
         detach_keys: Optional[str] = None,
+        _created: Optional[Dict[str, Any]] = None,
     ) -> None:
         self._init_streams(client, interactive, stdout, stderr, stdin, detach_keys)
         self.exec_id = _docker.exec_id(exec_id)
-        info = self.client.exec_inspect(self.exec_id)
+        # An exec the caller has just created is known already: no inspect round trip.
+        info = _created if _created is not None else self.client.exec_inspect(self.exec_id)
         self.name = self.exec_id[:12]
         self.container = info.get("ContainerID", "")
         self.tty = bool((info.get("ProcessConfig") or {}).get("tty"))
         self.stdin_open = bool(info.get("OpenStdin"))
+        self.half_close_at_eof = not self.tty
         if info.get("Running") or info.get("Pid") or info.get("ExitCode") is not None:
             raise ThreadptyError(f"exec {self.name} has already been started; create a new one")
         self._check_stdin(f"exec {self.name}")

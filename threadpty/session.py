@@ -163,14 +163,22 @@ class Session:
             privileged=privileged,
             detach_keys=detach_keys,
         )
-        return cls.start_exec(
-            api,
-            created,
-            interactive=interactive,
-            stdin=stdin,
-            stdout=stdout,
-            stderr=stderr,
-            detach_keys=detach_keys,
+        known = {
+            "ContainerID": _docker.container_id(container),
+            "ProcessConfig": {"tty": tty},
+            "OpenStdin": interactive,
+        }
+        return cls(
+            ExecOperation(
+                api,
+                created,
+                interactive,
+                stdout,
+                stderr,
+                stdin,
+                detach_keys=detach_keys,
+                _created=known,
+            )
         )
 
     @classmethod
@@ -414,7 +422,8 @@ class Session:
                 held = matcher.flush()
                 if held:
                     conn.sendall(held)
-            conn.close_write()
+            if op.half_close_at_eof:
+                conn.close_write()
         except OSError as exc:
             if self._ending or isinstance(exc, (BrokenPipeError, ConnectionResetError)):
                 return  # the container's side closed: the output thread decides the outcome
