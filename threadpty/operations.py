@@ -16,7 +16,7 @@ from . import _docker
 from ._connection import Connection, open_attach, open_exec
 from ._detach import DEFAULT_DETACH_KEYS, parse_detach_keys
 from ._streams import isatty
-from .errors import ThreadptyError
+from .errors import EngineError, ThreadptyError
 from .io import Demuxer, Pump, Stream
 
 # How long to wait for an exec to report that it is no longer running, once its output ended.
@@ -240,10 +240,18 @@ class ExecOperation(_Operation):
 
     def exit_code(self) -> Optional[int]:
         # The output can end a moment before the engine records the exit.
+        import docker.errors
+
         deadline = time.monotonic() + EXEC_EXIT_WAIT
         delay = 0.005
         while True:
-            info = self._inspect()
+            try:
+                info = self._inspect()
+            except docker.errors.NotFound as exc:
+                raise EngineError(
+                    f"exec {self.name} vanished before its exit status was known "
+                    "(did the engine restart?)"
+                ) from exc
             if not info.get("Running") and info.get("ExitCode") is not None:
                 return int(info["ExitCode"])
             if time.monotonic() > deadline:
