@@ -296,3 +296,54 @@ def test_output_after_end_of_input_is_kept(client: Any, tty: bool, stdin_once: b
         assert b"after-line" in out.getvalue()
     finally:
         client.remove_container(cid, force=True)
+
+
+def test_exec_streams_apart_into_files(client: Any, running: str, tmp_path: Any) -> None:
+    script = "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done"
+    with open(tmp_path / "o", "wb") as o, open(tmp_path / "e", "w") as e:
+        s = threadpty.Session.exec(
+            client, running, ["sh", "-c", script], stdout=o, stderr=e, interactive=False
+        )
+        assert s.start().join() == 0
+    assert (tmp_path / "o").read_text() == "".join(f"out{i}\n" for i in range(1, 6))
+    assert (tmp_path / "e").read_text() == "".join(f"err{i}\n" for i in range(1, 6))
+
+
+def test_integrity_16mib_through_a_run(client: Any, make_container: Callable) -> None:
+    """In through stdin and back out of a non-TTY container, byte for byte."""
+    blob = os.urandom(16 * 1024 * 1024)
+    cid = make_container("cat", stdin_open=True)
+    code, out, err = run(client, cid, stdin=io.BytesIO(blob))
+    assert code == 0 and err.getvalue() == b""
+    assert hashlib.sha256(out.getvalue()).hexdigest() == hashlib.sha256(blob).hexdigest()
+
+
+def test_run_from_a_pipe_half_closes(client: Any, make_container: Callable) -> None:
+    r, w = os.pipe()
+    feeder = threading.Thread(target=lambda: (os.write(w, b"q" * 5242880), os.close(w)))
+    feeder.start()
+    cid = make_container("wc -c", stdin_open=True)
+    with os.fdopen(r, "rb") as rf:
+        code, out, _ = run(client, cid, stdin=rf)
+    feeder.join()
+    assert (code, out.getvalue().strip()) == (0, b"5242880")
+
+
+def test_detach_with_custom_keys_exec(client: Any, running: str) -> None:
+    s = threadpty.Session.exec(
+        client,
+        running,
+        "sh",
+        stdin=io.BytesIO(b"echo hi\r\x01d"),
+        stdout=io.BytesIO(),
+        tty=True,
+        detach_keys="ctrl-a,d",
+    )
+    assert s.start().join() is None and s.detached
+
+
+def test_invalid_detach_keys_on_run_start_nothing(client: Any, make_container: Callable) -> None:
+    cid = make_container("/bin/sh", stdin_open=True, tty=True)
+    with pytest.raises(ValueError, match="ctrl-é"):
+        threadpty.Session.run(client, cid, detach_keys="ctrl-p,ctrl-é")
+    assert client.inspect_container(cid)["State"]["Status"] == "created"
