@@ -91,7 +91,7 @@ class Connection:
         try:
             if self._reader is not None:
                 n = self._reader.readinto1(buf) or 0
-                if len(buf) >= io.DEFAULT_BUFFER_SIZE and hasattr(self._raw, "recv_into"):
+                if len(buf) >= io.DEFAULT_BUFFER_SIZE and type(self._raw) in _DIRECT:
                     # A read larger than the file's buffer has emptied it: what came with the
                     # HTTP headers is delivered, and from now on the socket is read directly,
                     # without the file and SocketIO layers on every chunk.
@@ -202,6 +202,11 @@ class Connection:
                 socket.socket.close(self._raw)
             except Exception:  # noqa: BLE001
                 pass
+
+
+# Sockets whose own recv_into is what the SDK's file reads through; subclasses (the ssh-command
+# SSHSocket) read elsewhere and must stay behind their file.
+_DIRECT = (socket.socket, ssl.SSLSocket)
 
 
 def _is_gone(exc: BaseException) -> bool:
