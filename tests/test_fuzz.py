@@ -17,6 +17,7 @@ from typing import Any, List, Optional, Tuple
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_frames import Trickle
 
 import threadpty
 from threadpty import Demuxer, EngineError, ProtocolError, Stream
@@ -140,19 +141,6 @@ def test_length_past_eof_is_a_protocol_error(
     out, _, kind, message = parse(split(wire, where))
     assert kind is ProtocolError and "short" in message
     assert out.endswith(body)
-
-
-class Trickle(io.RawIOBase):
-    def __init__(self, data: bytes, step: int) -> None:
-        self._data, self._step = data, step
-
-    def readable(self) -> bool:
-        return True
-
-    def read1(self, n: int = -1) -> bytes:
-        n = min(n if n >= 0 else self._step, self._step)
-        out, self._data = self._data[:n], self._data[n:]
-        return out
 
 
 @pytest.mark.slow
