@@ -149,3 +149,17 @@ def test_stream_recoverable_errnos() -> None:
     import errno
 
     assert Stream.ERRNO_RECOVERABLE == [errno.EINTR, errno.EDEADLK, errno.EWOULDBLOCK]
+
+
+def test_demuxer_hands_out_data_before_a_bad_frame() -> None:
+    """Found by fuzzing: payload read in the same chunk as an engine-error frame came after it."""
+    from threadpty import EngineError
+
+    demuxer = Demuxer(Stream(Trickle(frame(0, b"ab") + frame(3, b""), 9)))
+    got = b""
+    with pytest.raises(EngineError):
+        while True:
+            data = demuxer.read(9)
+            assert data, "the stream must end with the engine's error, not a plain end"
+            got += data
+    assert got == b"ab"

@@ -17,6 +17,7 @@ from . import _platform
 from ._connection import Connection
 from ._frames import FrameParser
 from ._streams import fileno_of
+from .errors import ThreadptyError
 
 
 def set_blocking(fd: Any, blocking: bool = True) -> Optional[bool]:
@@ -175,6 +176,7 @@ class Demuxer:
         self._parser = FrameParser()
         self._ready: Deque[Tuple[int, bytes]] = deque()
         self._eof = False
+        self._error: Optional[ThreadptyError] = None
 
     def fileno(self) -> int:
         return self.stream.fileno()
@@ -190,9 +192,16 @@ class Demuxer:
                 self._eof = True
                 self._parser.close()
                 break
-            for sid, piece in self._parser.feed(memoryview(data)):
-                self._ready.append((sid, bytes(piece)))
+            try:
+                for sid, piece in self._parser.feed(memoryview(data)):
+                    self._ready.append((sid, bytes(piece)))
+            except ThreadptyError as exc:
+                # What came before the bad frame is handed out first; the error after it.
+                self._error, self._eof = exc, True
         if not self._ready:
+            error, self._error = self._error, None
+            if error is not None:
+                raise error
             return None
         sid, payload = self._ready.popleft()
         if len(payload) > n:
