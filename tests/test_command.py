@@ -11,6 +11,7 @@ import textwrap
 from typing import Any, Callable, Dict, Optional
 
 import pytest
+
 from conftest import IMAGE
 from ptyharness import PtyChild, settle_size
 

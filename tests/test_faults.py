@@ -18,11 +18,12 @@ from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import docker.errors
 import pytest
+
+import threadpty
+
 from conftest import IMAGE, threadpty_threads
 from private_engine import PrivateEngine
 from ptyharness import PtyChild
-
-import threadpty
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_thread_left")]
 

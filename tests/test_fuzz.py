@@ -17,12 +17,13 @@ from typing import Any, List, Optional, Tuple
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_frames import Trickle
 
 import threadpty
 from threadpty import Demuxer, EngineError, ProtocolError, Stream
 from threadpty._connection import Connection
 from threadpty._frames import FrameParser
+
+from test_frames import Trickle
 
 FUZZ = settings(
     max_examples=int(os.environ.get("THREADPTY_FUZZ_EXAMPLES", "300")),

@@ -7,6 +7,7 @@ import textwrap
 import time
 
 import pytest
+
 from ptyharness import PtyChild, strip_ansi
 
 

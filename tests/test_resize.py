@@ -10,6 +10,7 @@ import textwrap
 from typing import Any, Callable, Dict, Optional
 
 import pytest
+
 from conftest import docker_cli
 from ptyharness import PtyChild, settle_size
 

@@ -9,9 +9,10 @@ import threading
 from typing import Any, Callable
 
 import pytest
-from conftest import docker_cli
 
 import threadpty
+
+from conftest import docker_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_thread_left")]
 

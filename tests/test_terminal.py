@@ -11,6 +11,7 @@ import textwrap
 from typing import Any, Callable
 
 import pytest
+
 from ptyharness import PtyChild, settle_size
 
 pytestmark = pytest.mark.integration

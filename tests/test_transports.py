@@ -16,9 +16,10 @@ import time
 from typing import Any, Dict, Iterator, Tuple
 
 import pytest
-from private_engine import IMAGE, PrivateEngine
 
 import threadpty
+
+from private_engine import IMAGE, PrivateEngine
 
 pytestmark = [
     pytest.mark.integration,
