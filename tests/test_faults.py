@@ -6,6 +6,7 @@ machine's engine. Everything else runs against the main engine with the usual fi
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import resource
@@ -402,11 +403,15 @@ def test_thousand_sessions_leave_nothing(
 
     for _ in range(20):  # the client's connection pool fills up first
         one()
+    # Objects of earlier tests still waiting for the collector hold descriptors too; seen in CI
+    # closing two of them during the loop.
+    gc.collect()
     fds, threads, rss = fd_count(), threading.active_count(), _rss_kib()
     started = time.perf_counter()
     for _ in range(1000):
         one()
     took = time.perf_counter() - started
+    gc.collect()
     fds_after, threads_after, rss_after = fd_count(), threading.active_count(), _rss_kib()
     # Peak Python memory of one session, over a sample.
     peaks = []
@@ -433,7 +438,7 @@ def test_thousand_sessions_leave_nothing(
         record_property(key, value)
     with capsys.disabled():
         print(f"\n1000 sessions: {numbers}")
-    assert fds_after == fds, f"open descriptors went from {fds} to {fds_after}"
+    assert fds_after <= fds, f"open descriptors went from {fds} to {fds_after}"
     assert threads_after == threads
     assert rss_after - rss < 20 * 1024, "memory grew by more than 20 MiB over 1000 sessions"
 
