@@ -1,8 +1,9 @@
 """The coordinator thread: applies window sizes to the container, newest first, few calls.
 
 It sleeps on a queue fed by the SIGWINCH dispatcher (or wakes every 250 ms to poll the size where
-there is no signal, as the Docker CLI does on Windows). Each wake drains the queue and applies only
-the current size, so a burst of resizes costs about two API calls and the last size always wins.
+there is no signal, as the Docker CLI does on Windows). A signal wakes it, it gathers the rest of
+the burst (until the signals pause), and applies only the size the window has then: a window
+being dragged costs one API call per pause, and the last size always wins.
 The first resize is retried with backoff: an exec cannot be resized until its process runs.
 """
 
