@@ -288,3 +288,10 @@ def test_atexit_restores_a_terminal_still_held(client: Any, make_container: Call
         p.expect("RAW True")
         assert p.wait() == 0
         assert p.termios_attrs() == before
+
+
+def test_restored_when_the_container_cannot_start(client: Any, make_container: Callable) -> None:
+    cid = make_container("/no/such/program", stdin_open=True, tty=True)
+    with child(f"report(outcome(lambda: threadpty.start(client, {cid!r})))") as p:
+        p.expect(r"RESULT raised:APIError:.*THREADS 0 RESTORED True")
+        assert p.wait() == 0

@@ -26,28 +26,12 @@ from typing import Any, Dict
 _GONE_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.ESHUTDOWN, errno.ENOTCONN, errno.EBADF}
 
 
-def clear_timeout(sock: Any) -> None:
-    """Remove the SDK client's timeout (60 s by default), or an idle shell dies after a minute.
-
-    A socket that is already non-blocking (gevent) is left as it is, like the SDK's own
-    ``_disable_socket_timeout``.
-    """
-    for s in (sock, getattr(sock, "_sock", None)):
-        if s is None or not hasattr(s, "settimeout"):
-            continue
-        timeout = s.gettimeout() if hasattr(s, "gettimeout") else -1
-        if timeout is None or timeout == 0.0:
-            continue
-        s.settimeout(None)
-
-
 class Connection:
     """Adapter over the object returned by ``attach_socket`` or ``exec_start(socket=True)``."""
 
     def __init__(self, sock: Any, response: Any = None) -> None:
         self.sock = sock
         self.response = response if response is not None else getattr(sock, "_response", None)
-        clear_timeout(sock)
         # The kernel socket (or the SSL one) for send and shutdown; SocketIO has no send.
         self._raw = getattr(sock, "_sock", sock)
         self._pending = b""
@@ -213,9 +197,16 @@ def _is_gone(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in _GONE_ERRNOS
 
 
+def _hijacked(client: Any, sock: Any) -> Connection:
+    # The hijacked socket keeps the client's timeout (60 s by default), and an idle shell would
+    # die after a minute; the SDK clears it for its own streams with this helper, not for these.
+    client._disable_socket_timeout(sock)
+    return Connection(sock)
+
+
 def open_attach(client: Any, container: str, params: Dict[str, Any]) -> Connection:
-    return Connection(client.attach_socket(container, params=params))
+    return _hijacked(client, client.attach_socket(container, params=params))
 
 
 def open_exec(client: Any, exec_id: str, tty: bool) -> Connection:
-    return Connection(client.exec_start(exec_id, tty=tty, socket=True))
+    return _hijacked(client, client.exec_start(exec_id, tty=tty, socket=True))

@@ -69,7 +69,6 @@ class Session:
         self._lock = threading.Lock()
         self._started = False
         self._ending = False
-        self._closed = False
         self._output_broken = False
         self._done = threading.Event()
         self._source: Optional[Source] = None
@@ -226,47 +225,42 @@ class Session:
             self._started = True
         op = self.operation
         name = op.name
-        conn: Optional[Connection] = None
         try:
-            conn = self._sockets if self._sockets is not None else op.connect()
-            self._conn = conn
+            self._conn = self._sockets if self._sockets is not None else op.connect()
             stdout = Sink(op.stdout)
             stderr = stdout if op.tty else Sink(op.stderr)
             if op.takes_input:
                 self._source = Source(op.stdin)
             self.terminal.start()
             op.begin()
+            size_from = op.stdout if isatty(op.stdout) else op.stdin if isatty(op.stdin) else None
+            if op.tty and size_from is not None:
+                # Started before the stream threads, so that whichever ends the session can join it.
+                self._resizer = Resizer(
+                    f"threadpty-resize-{name}",
+                    lambda: size(size_from),
+                    op.resize,
+                    op.is_gone,
+                    redraw=op.redraw,
+                )
+                self._subscribed = dispatcher.subscribe(self._resizer.queue)
+                self._resizer.start(poll=not self._subscribed)
+            # Like the resizer, in place before a stream thread can end the session.
+            if self._sig_proxy:
+                run_op = op
+                assert isinstance(run_op, RunOperation)
+                self._proxy = SignalProxy(
+                    f"threadpty-signals-{name}",
+                    lambda signum: run_op.client.kill(run_op.container, signal=signum),
+                )
+                if not self._proxy.install():
+                    self._proxy = None
         except BaseException:
-            self.terminal.stop()
-            if self._source is not None:
-                self._source.close()
-            if conn is not None:
-                conn.abort()
-                conn.close()
-            self._done.set()
+            # Nothing may stay behind a failed start: not raw mode, not a thread, not a socket.
+            self._stop()
+            self._join_workers()
+            self._release()
             raise
-        size_from = op.stdout if isatty(op.stdout) else op.stdin if isatty(op.stdin) else None
-        if op.tty and size_from is not None:
-            # Started before the stream threads, so that whichever ends the session can join it.
-            self._resizer = Resizer(
-                f"threadpty-resize-{name}",
-                lambda: size(size_from),
-                op.resize,
-                op.is_gone,
-                redraw=op.redraw,
-            )
-            self._subscribed = dispatcher.subscribe(self._resizer.queue)
-            self._resizer.start(poll=not self._subscribed)
-        # Like the resizer, in place before a stream thread can end the session.
-        if self._sig_proxy:
-            run_op = op
-            assert isinstance(run_op, RunOperation)
-            self._proxy = SignalProxy(
-                f"threadpty-signals-{name}",
-                lambda signum: run_op.client.kill(run_op.container, signal=signum),
-            )
-            if not self._proxy.install():
-                self._proxy = None
         self._output = threading.Thread(
             target=self._run_output,
             args=(stdout, stderr),
@@ -315,7 +309,6 @@ class Session:
         """End the session now (the container keeps running), restore the terminal, and wait."""
         if not self._started:
             return
-        self._closed = True
         self._stop()
         if self._output is not None and self._output is not threading.current_thread():
             self._output.join(timeout=5)
@@ -380,21 +373,25 @@ class Session:
             self._fail(_engine_gone(exc) if _lost_engine(exc) else exc)
         finally:
             self._join_workers()
-            if self._conn is not None:
-                self._conn.close()
-            if self._source is not None and (self._input is None or not self._input.is_alive()):
-                self._source.close()
-            self._done.set()
+            self._release()
 
     def _join_workers(self) -> None:
         if self._input is not None:
             self._input.join(timeout=_INPUT_JOIN)
             if self._input.is_alive():
                 log.debug("threadpty: the input object cannot be woken; its thread ends later")
-        if self._resizer is not None:
-            self._resizer.thread.join()
+        for helper in (self._resizer, self._proxy):
+            if helper is not None and helper.thread.ident is not None:  # it may not have started
+                helper.thread.join()
         if self._proxy is not None:
-            self._proxy.thread.join()
+            self._proxy.uninstall()  # a no-op off the main thread; join() does it there
+
+    def _release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        if self._source is not None and (self._input is None or not self._input.is_alive()):
+            self._source.close()
+        self._done.set()
 
     def _run_input(self) -> None:
         conn, source = self._conn, self._source
