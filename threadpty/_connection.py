@@ -9,13 +9,13 @@ transport (``_transport_for``); the methods never look again.
 
 Every transport first hands out the bytes that came in the same packets as the HTTP headers: they
 are in the buffer of the reader the SDK parsed the headers with, and a reader of the raw socket
-would never see them (docker-py issue 2466).
+would never see them (docker-py issue 2466). They are handed out without waiting for more, so the
+replayed logs of an idle container are not held back until it prints again (issue 10, A2).
 """
 
 from __future__ import annotations
 
 import errno
-import io
 import socket
 import ssl
 import threading
@@ -95,11 +95,14 @@ class _Transport:
     def readinto(self, buf: memoryview) -> int:
         if self._file is None:
             return self._recv_into(buf)
-        n: int = self._file.readinto1(buf) or 0
-        if len(buf) >= io.DEFAULT_BUFFER_SIZE:
-            # A read larger than the file's buffer has emptied it: what came with the HTTP
-            # headers is delivered, and from now on the transport is read directly, without the
-            # file's layers on every chunk.
+        # read1 hands out only what is buffered when anything is (one raw read otherwise);
+        # readinto1 with a buffer larger than the file's copies that and then blocks in a read.
+        data = self._file.read1(len(buf))
+        n = len(data)
+        buf[:n] = data
+        if n < len(buf):
+            # A short read1 leaves the file's buffer empty, and nothing reads through it again:
+            # from now on the transport is read directly, without the file's layers.
             self._file = None
         return n
 
@@ -226,10 +229,11 @@ class _SSHCommand(_Transport):
         super().__init__(headers_file)
         self._sock = sock
         self._proc = sock.proc
-        self._stdout = self._proc.stdout
+        # Under the stdout file: once its buffer is drained, one read of the pipe per call.
+        self._pipe = getattr(self._proc.stdout, "raw", self._proc.stdout)
 
     def _recv_into(self, buf: memoryview) -> int:
-        return self._stdout.readinto1(buf) or 0
+        return self._pipe.readinto(buf) or 0
 
     def sendall(self, data: bytes) -> None:
         self._sock.sendall(data)
