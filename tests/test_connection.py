@@ -8,6 +8,7 @@ the socket, so they reached the session only when the container printed again (i
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
 from typing import Any, Callable, Iterator, List
@@ -168,3 +169,58 @@ def test_close_write_half_closes_a_plain_socket(hijacked: List[Any]) -> None:
         assert n
         data += bytes(buf[:n])
     assert data == b"first-output\nafter\n"
+
+
+# A Windows named pipe, played by a socketpair behind NpipeSocket's interface. -------------------
+
+
+class FakeNpipeSocket:
+    """What docker-py's NpipeSocket offers (recv_into, sendall, shutdown closes the handle),
+    with the engine's end of a socketpair as the pipe."""
+
+    def __init__(self, end: socket.socket) -> None:
+        self.end = end
+
+    def recv_into(self, buf: Any, nbytes: int = 0) -> int:
+        return self.end.recv_into(buf)
+
+    def sendall(self, data: bytes) -> None:
+        self.end.sendall(data)
+
+    def shutdown(self, how: int) -> None:
+        self.end.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.end.close()
+
+
+class FakeNpipeFileIO(io.RawIOBase):
+    """docker-py's NpipeFileIOBase: the raw file under the reader, its ``sock`` the pipe."""
+
+    def __init__(self, sock: FakeNpipeSocket) -> None:
+        self.sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        return self.sock.recv_into(buf)
+
+
+def test_named_pipe_header_leftovers() -> None:
+    ours, engine = socket.socketpair()
+    pipe = FakeNpipeSocket(ours)
+    # As NpipeSocket.makefile() builds it; the SDK hands out response.raw._fp.fp.raw.sock.
+    fp = io.BufferedReader(FakeNpipeFileIO(pipe))
+    engine.sendall(b"HTTP/1.1 101 UPGRADED\r\n\r\nfirst-output\n")
+    while fp.readline() not in (b"\r\n", b""):
+        pass
+    conn = Connection(pipe, FakeResponse(fp))
+    try:
+        assert read_soon(conn, 65536) == b"first-output\n"
+        assert conn.close_write() is False  # a pipe cannot half-close: input is left open
+        engine.sendall(b"later\n")
+        assert read_soon(conn, 65536) == b"later\n"
+    finally:
+        conn.close()
+        engine.close()

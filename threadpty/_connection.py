@@ -295,8 +295,9 @@ def _headers_file(sock: Any, response: Any) -> Optional[Any]:
         return None
     raw = getattr(fp, "raw", None)
     # What the SDK hands out sits at a different depth per transport: the SocketIO (unix, TCP),
-    # the SSLSocket under it (TLS), or the ChannelFile's/ssh stdout's ``channel`` (ssh).
-    readers = (raw, getattr(raw, "_sock", None))
+    # the SSLSocket under it (TLS), the NpipeSocket under the pipe's raw file (Windows), or the
+    # ChannelFile's/ssh stdout's ``channel`` (ssh).
+    readers = (raw, getattr(raw, "_sock", None), getattr(raw, "sock", None))
     if any(r is sock for r in readers) or getattr(fp, "channel", None) is sock:
         return fp
     return None
