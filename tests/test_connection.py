@@ -224,3 +224,44 @@ def test_named_pipe_header_leftovers() -> None:
     finally:
         conn.close()
         engine.close()
+
+
+class FakePywintypesError(Exception):
+    """pywintypes.error: not an OSError; ``args`` and ``winerror`` carry the Windows error."""
+
+    def __init__(self, winerror: int, funcname: str, strerror: str) -> None:
+        super().__init__(winerror, funcname, strerror)
+        self.winerror = winerror
+
+
+class EndedPipe(FakeNpipeSocket):
+    """A pipe whose engine end has closed, as NpipeSocket reports it."""
+
+    def recv_into(self, buf: Any, nbytes: int = 0) -> int:
+        raise FakePywintypesError(109, "ReadFile", "The pipe has been ended.")
+
+    def sendall(self, data: bytes) -> None:
+        raise FakePywintypesError(232, "WriteFile", "The pipe is being closed.")
+
+
+class ClosedPipe(FakeNpipeSocket):
+    """A pipe after shutdown(): NpipeSocket's check_closed raises RuntimeError."""
+
+    def recv_into(self, buf: Any, nbytes: int = 0) -> int:
+        raise RuntimeError("Can not reuse socket after connection was closed.")
+
+
+def test_named_pipe_errors_are_the_end_of_stream() -> None:
+    ours, engine = socket.socketpair()
+    try:
+        ended = Connection(EndedPipe(ours))
+        # docker-py reads "the pipe has been ended" as the end of stream; so does the session.
+        assert ended.readinto(memoryview(bytearray(10))) == 0
+        with pytest.raises(BrokenPipeError):
+            ended.sendall(b"x")
+        closed = Connection(ClosedPipe(ours))
+        closed.abort()
+        assert closed.readinto(memoryview(bytearray(10))) == 0
+    finally:
+        ours.close()
+        engine.close()

@@ -15,11 +15,12 @@ replayed logs of an idle container are not held back until it prints again (issu
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 import ssl
 import threading
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional
 
 # Errors that mean "the other side is gone": end of stream, not a failure of ours.
 _GONE_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.ESHUTDOWN, errno.ENOTCONN, errno.EBADF}
@@ -162,8 +163,17 @@ class _NamedPipe(_Socket):
     """An ``NpipeSocket`` (Windows), or any other socket-like object the SDK may hand out.
 
     Its ``shutdown`` closes the pipe's handle, which is what wakes a blocked read; a pipe cannot
-    half-close, so the input is left open.
+    half-close, so the input is left open. Its failures are not OSErrors: they are given the
+    errno the same failure has on a socket, so the end of the pipe reads as the end of stream.
     """
+
+    def readinto(self, buf: memoryview) -> int:
+        with _pipe_errors():
+            return super().readinto(buf)
+
+    def sendall(self, data: bytes) -> None:
+        with _pipe_errors():
+            super().sendall(data)
 
     def _recv_into(self, buf: memoryview) -> int:
         if hasattr(self._sock, "recv_into"):
@@ -301,6 +311,28 @@ def _headers_file(sock: Any, response: Any) -> Optional[Any]:
     if any(r is sock for r in readers) or getattr(fp, "channel", None) is sock:
         return fp
     return None
+
+
+# Windows errors of a pipe whose other end is gone: ERROR_BROKEN_PIPE ("the pipe has been ended",
+# which docker-py reads as the end of stream), ERROR_NO_DATA, ERROR_PIPE_NOT_CONNECTED.
+_PIPE_GONE_WINERRORS = {109, 232, 233}
+
+
+@contextlib.contextmanager
+def _pipe_errors() -> Iterator[None]:
+    """NpipeSocket raises ``pywintypes.error`` (not an OSError: pywin32 issue 486) and, once its
+    handle is closed, RuntimeError: raise them as the OSError of the same failure on a socket."""
+    try:
+        yield
+    except OSError:
+        raise
+    except RuntimeError as exc:
+        raise OSError(errno.EBADF, str(exc)) from exc
+    except Exception as exc:
+        if getattr(exc, "winerror", None) is None or not exc.args:
+            raise
+        gone = exc.args[0] in _PIPE_GONE_WINERRORS
+        raise OSError(errno.EPIPE if gone else errno.EIO, str(exc)) from exc
 
 
 def _is_gone(exc: BaseException) -> bool:
