@@ -144,7 +144,9 @@ class RunOperation(_Operation):
         self.tty = bool(config.get("Tty"))
         self.stdin_open = bool(config.get("OpenStdin"))
         self.half_close_at_eof = not self.tty and bool(config.get("StdinOnce"))
-        self._running = bool((info.get("State") or {}).get("Running"))
+        state = info.get("State") or {}
+        self._running = bool(state.get("Running"))
+        self._started_at = state.get("StartedAt")
         log_config = (info.get("HostConfig") or {}).get("LogConfig") or {}
         self._log_driver = log_config.get("Type") or ""
         self._check_stdin(f"container {self.name}")
@@ -170,10 +172,16 @@ class RunOperation(_Operation):
         return self._pumps(conn)
 
     def begin(self) -> None:
-        if not self._running:
-            # Starting a container that is already running is harmless (the engine says 304).
+        if self._running:
+            return
+        # The caller may have started it since this operation was made: dockerpty's documented
+        # order (``sockets()``, start the container yourself, ``start(sockets)``) is what
+        # docker-compose does. A short container may have ended already, so "not running" is not
+        # enough; a StartedAt that moved is. Starting one that runs is harmless (the engine: 304).
+        state = self.client.inspect_container(self.container).get("State") or {}
+        if not state.get("Running") and state.get("StartedAt") == self._started_at:
             self.client.start(self.container)
-            self._running = True
+        self._running = True
 
     def resize(self, height: int, width: int, **kwargs: Any) -> None:
         self.client.resize(self.container, height=height, width=width)
