@@ -53,6 +53,8 @@ def test_dockerpty_imports_as_compose_writes_them() -> None:
     assert RunOperation is threadpty.RunOperation
     assert PseudoTerminal is threadpty.PseudoTerminal
     assert issubclass(RunOperation, Operation) and issubclass(ExecOperation, Operation)
+    # dockerpty.pty imported its siblings as `io` and `tty`.
+    assert threadpty.pty.io is threadpty.io and threadpty.pty.tty is threadpty.tty
 
 
 def _start_events(client: Any, cid: str, since: float) -> List[Dict[str, Any]]:

@@ -7,13 +7,28 @@ import threading
 from types import TracebackType
 from typing import Any, Optional, Tuple, Type
 
-from . import _docker
+from . import _docker, io, tty
 from ._connection import Connection
 from ._resize import POLL_INTERVAL
 from ._winch import dispatcher
-from .operations import _Operation
+from .operations import ExecOperation, RunOperation, _Operation, exec_create
 from .session import Session
 from .tty import size as tty_size
+
+# dockerpty.pty's names, so that ``from dockerpty.pty import RunOperation`` (docker-compose) and
+# friends work with this module in its place.
+Operation = _Operation
+
+__all__ = [
+    "ExecOperation",
+    "Operation",
+    "PseudoTerminal",
+    "RunOperation",
+    "WINCHHandler",
+    "exec_create",
+    "io",
+    "tty",
+]
 
 
 class WINCHHandler:
