@@ -69,7 +69,7 @@ def _start_events(client: Any, cid: str, since: float) -> List[Dict[str, Any]]:
     )
 
 
-@pytest.mark.integration
+@pytest.mark.smoke
 @pytest.mark.timeout(60)
 def test_container_started_by_the_caller_is_not_started_again(
     client: Any, make_container: Callable[..., str]
