@@ -57,6 +57,27 @@ def test_dockerpty_imports_as_compose_writes_them() -> None:
     assert threadpty.pty.io is threadpty.io and threadpty.pty.tty is threadpty.tty
 
 
+# The methods of dockerpty 0.4.1's classes that its users call (the abstract base left out).
+DOCKERPTY_041_METHODS = {
+    "pty.RunOperation": "israw start resize sockets",
+    "pty.ExecOperation": "israw start resize sockets is_process_tty",
+    "pty.PseudoTerminal": "sockets start resize",
+    "pty.WINCHHandler": "start stop",
+    "io.Stream": "fileno set_blocking read write do_write needs_write close",
+    "io.Demuxer": "fileno set_blocking read write needs_write do_write close",
+    "io.Pump": "fileno set_blocking flush is_done",
+    "tty.Terminal": "israw start stop",
+}
+
+
+@pytest.mark.parametrize("where", sorted(DOCKERPTY_041_METHODS))
+def test_every_dockerpty_method_is_there(where: str) -> None:
+    module, name = where.split(".")
+    cls = getattr(importlib.import_module(f"threadpty.{module}"), name)
+    missing = [m for m in DOCKERPTY_041_METHODS[where].split() if not callable(getattr(cls, m, 0))]
+    assert not missing, f"threadpty.{where} lacks dockerpty's {missing}"
+
+
 def _start_events(client: Any, cid: str, since: float) -> List[Dict[str, Any]]:
     # `until` in the past: the engine answers with what it recorded and ends the stream at once.
     return list(
@@ -102,3 +123,11 @@ def test_container_nobody_started_is_started_once(
     assert pty.start(pty.sockets()) == 5
     assert out.getvalue() == b"ran\n"
     assert len(_start_events(client, cid, since)) == 1
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(60)
+def test_exec_says_whether_it_has_a_tty(client: Any, running: str) -> None:
+    for tty in (True, False):
+        exec_id = client.exec_create(running, "true", tty=tty)
+        assert threadpty.ExecOperation(client, exec_id).is_process_tty() is tty

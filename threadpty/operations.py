@@ -236,6 +236,10 @@ class ExecOperation(_Operation):
     def connect(self) -> Connection:
         return open_exec(self.client, self.exec_id, self.tty)
 
+    def is_process_tty(self) -> bool:
+        """Whether the exec was created with a TTY (dockerpty's name for it)."""
+        return self.tty
+
     def start(self, sockets: Optional[Connection] = None) -> List[Pump]:
         conn = sockets if sockets is not None else self.connect()
         return self._pumps(conn)
