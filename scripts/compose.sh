@@ -3,8 +3,10 @@
 # threadpty (this checkout, editable) in dockerpty's place through scripts/dockerpty-shim, on the
 # docker SDK 6.1.3 and requests 2.31 that compose v1 runs on. tests/test_compose.py drives it.
 #
-# Python: CPython 3.9 (pyenv's, else python3.9 on the PATH). Compose 1.29.2 pins PyYAML<6, which
-# has wheels up to 3.9 only, and threadpty needs 3.9+: 3.9 is the one Python both run on unbuilt.
+# Python: CPython 3.9 (pyenv's, else python3.9 on the PATH): compose 1.29.2 pins PyYAML<6, whose
+# wheels stop at 3.9, and threadpty needs 3.9+. Without 3.9 (Debian 12 has 3.11 only), 3.10 or 3.11,
+# with PyYAML built from source under Cython<3 (Cython 3 cannot build it). Not 3.12+: compose
+# imports distutils.
 # Nothing is done when the venv is already up to date with this script, the shim and setup.cfg.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,16 +19,19 @@ if [ -x "$venv/bin/docker-compose" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want
 fi
 
 py=""
-for cand in "$HOME"/.pyenv/versions/3.9.*/bin/python3 "$(command -v python3.9 || true)"; do
-    # A pyenv shim may be on the PATH without a 3.9 behind it: ask the candidate itself.
-    if [ -x "$cand" ] && "$cand" -c 'import sys; assert sys.version_info[:2] == (3, 9)' 2>/dev/null; then
-        py=$cand
-        break
-    fi
+for minor in 9 10 11; do
+    for cand in "$HOME"/.pyenv/versions/3."$minor".*/bin/python3 "$(command -v python3."$minor" || true)" \
+        "$(command -v python3 || true)"; do
+        # A pyenv shim may be on the PATH without that version behind it: ask the candidate itself.
+        if [ -x "$cand" ] && "$cand" -c "import sys; assert sys.version_info[:2] == (3, $minor)" 2>/dev/null; then
+            py=$cand
+            break 2
+        fi
+    done
 done
 if [ -z "$py" ]; then
-    echo "compose.sh: docker-compose 1.29.2 needs CPython 3.9 (pyenv install 3.9, or python3.9 on" \
-        "the PATH); set THREADPTY_SKIP_COMPOSE=1 to skip the compose tests" >&2
+    echo "compose.sh: docker-compose 1.29.2 needs CPython 3.9, 3.10 or 3.11 (pyenv install 3.9, or" \
+        "python3.9 on the PATH); set THREADPTY_SKIP_COMPOSE=1 to skip the compose tests" >&2
     exit 1
 fi
 
@@ -34,7 +39,10 @@ echo "compose.sh: docker-compose 1.29.2 on $("$py" --version) in $venv" >&2
 rm -rf "$venv"
 "$py" -m venv "$venv"
 # One resolution: the shim satisfies compose's dockerpty>=0.4.1,<1, so dockerpty itself never comes.
-"$venv/bin/python" -m pip install -q --disable-pip-version-check \
+constraints=$(mktemp)
+trap 'rm -f "$constraints"' EXIT
+echo 'Cython<3' > "$constraints"
+PIP_CONSTRAINT=$constraints "$venv/bin/python" -m pip install -q --disable-pip-version-check \
     'docker-compose==1.29.2' 'docker[ssh]==6.1.3' 'requests==2.31.0' \
     -e . ./scripts/dockerpty-shim
 rm -rf scripts/dockerpty-shim/build scripts/dockerpty-shim/*.egg-info
