@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint engine venv test-versions clean bench demo
+.PHONY: test lint engine venv compose test-versions clean bench demo
 
 venv: $(STAMP)
 
@@ -18,8 +18,15 @@ $(STAMP): setup.cfg setup.py pyproject.toml
 engine:
 	bash scripts/engine.sh
 
-test: venv engine
+test: venv engine compose
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# docker-compose 1.29.2 with threadpty as its dockerpty, in .venv-compose, for tests/test_compose.py
+# (a no-op once it is current). THREADPTY_SKIP_COMPOSE=1 skips it and those tests.
+compose:
+	@if [ -n "$$THREADPTY_SKIP_COMPOSE" ] && [ "$$THREADPTY_SKIP_COMPOSE" != 0 ]; then \
+		echo "compose: skipped (THREADPTY_SKIP_COMPOSE is set)"; \
+	else bash scripts/compose.sh; fi
 
 lint: venv
 	$(BIN)/ruff check threadpty tests
