@@ -121,8 +121,12 @@ class SignalProxy:
         if not dispatcher.subscribe(self.forward):
             return False
         self._subscribed = True
-        self.thread.start()
+        self.start()
         return True
+
+    def start(self) -> None:
+        """Start the thread only, for a caller that passes signals to ``forward`` itself."""
+        self.thread.start()
 
     def forward(self, signum: int) -> None:
         """Queue ``signum`` for the container; safe inside a signal handler."""
