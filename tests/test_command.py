@@ -248,3 +248,16 @@ def test_console_script_installed() -> None:
     assert exe is not None
     proc = subprocess.run([exe, "--help"], capture_output=True, timeout=30)
     assert proc.returncode == 0 and b"run" in proc.stdout
+
+
+def test_log_lines_have_one_prefix() -> None:
+    import logging
+
+    from threadpty.__main__ import _OnePrefix
+
+    def line(msg: str) -> str:
+        record = logging.LogRecord("threadpty", logging.WARNING, __file__, 1, msg, (), None)
+        return _OnePrefix().format(record)
+
+    assert line("threadpty: failed to resize") == "threadpty: failed to resize"
+    assert line("failed to resize") == "threadpty: failed to resize"

@@ -122,6 +122,16 @@ class _Std:
         cls.err = sys.stderr if sys.stderr is not None else open(2, "w", closefd=False)
 
 
+class _OnePrefix(logging.Formatter):
+    """``threadpty: message``, once, also for a message that already starts with it."""
+
+    PREFIX = "threadpty: "
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text if text.startswith(self.PREFIX) else self.PREFIX + text
+
+
 def _say(message: str) -> None:
     try:
         _Std.err.write(message + "\n")
@@ -368,11 +378,9 @@ def _attach(client: Any, args: argparse.Namespace) -> _Outcome:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     _Std.setup()
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        stream=_Std.err,
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="threadpty: %(message)s",
-    )
+    handler = logging.StreamHandler(_Std.err)
+    handler.setFormatter(_OnePrefix())
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, handlers=[handler])
     status = EXIT_CLIENT if args.command == "run" else EXIT_FAILURE
     try:
         _check(args, status)
