@@ -125,11 +125,6 @@ def test_closed_stdin_for_run(name: str) -> None:
 # --- item 14: exec -it with stdout into a pipe ---------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the library side of issue 10 item 14 (raw input whenever stdin is a terminal "
-    "and the session has a TTY with input), being done on the lead's branch: drop this mark then",
-)
 def test_exec_it_into_tee(running: str, tmp_path: Any) -> None:
     log = tmp_path / "log"
     script = " ".join(COMMAND) + f" exec -it {running} sh | tee {log}; exit ${{PIPESTATUS[0]}}"
@@ -146,6 +141,6 @@ def test_exec_it_into_tee(running: str, tmp_path: Any) -> None:
         assert p.wait() == 4
         assert p.termios_attrs() == before
         # No local echo on top of the container's, and no cursor report typed back.
-        assert p.transcript().count("echo oneline") == 1, p.transcript()
+        assert p.transcript().count("echo one''line") == 1, p.transcript()
         assert "R" not in p.transcript().split("exit 4")[-1]
     assert b"oneline" in log.read_bytes()
