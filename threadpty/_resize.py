@@ -55,6 +55,9 @@ class Resizer:
         self._poll = False
         self._stopping = False
         self.calls = 0
+        # Set once the first size has been applied (or given up on): input waits for it, so the
+        # first command a program types already sees its size.
+        self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self, poll: bool = False) -> None:
@@ -64,6 +67,7 @@ class Resizer:
 
     def stop(self) -> None:
         self._stopping = True
+        self.ready.set()
         self.queue.put_nowait(STOP)
 
     def request(self, rows: int, cols: int) -> None:
@@ -80,6 +84,7 @@ class Resizer:
             # Attaching to a running program: a size change makes it redraw (the CLI's trick).
             self._apply((size[0] + 1, size[1] + 1), first=True)
         applied = self._apply(size, first=True) if size is not None else None
+        self.ready.set()
         while True:
             try:
                 item = self.queue.get(timeout=POLL_INTERVAL if self._poll else None)

@@ -48,6 +48,8 @@ _INPUT_JOIN = 2.0
 # How long close() lets the output thread finish before it ends the session without it: past
 # that, the thread is inside the caller's own write, which only the caller can end.
 _CLOSE_GRACE = 0.5
+# How long input waits for the first window size to be applied.
+_FIRST_SIZE_WAIT = 2.0
 
 
 class State(enum.Enum):
@@ -594,6 +596,11 @@ class Session:
             raise ThreadptyError("start the session before writing to its stdin")
         if self._why is not None:
             raise BrokenPipeError("the session has ended")
+        resizer = self._resizer
+        if resizer is not None:
+            # An exec cannot be sized before its process runs; input waits (at most a moment) for
+            # the first size, so that nothing typed is answered at the wrong one.
+            resizer.ready.wait(_FIRST_SIZE_WAIT)
         detach = False
         if self._matcher is not None:
             data, detach = self._matcher.feed(data)
