@@ -363,3 +363,22 @@ def test_communicate_times_out_and_closes(client: Any, running: str) -> None:
     with pytest.raises(subprocess.TimeoutExpired):
         s.communicate(timeout=0.5)
     assert not s.running and s.exit_code is None
+
+
+def test_input_waits_for_the_first_size(client: Any, running: str) -> None:
+    # The exec reads a line and answers with its size at once: typed right after start(), the
+    # line must not reach it before the first size does (an exec cannot be sized before it runs).
+    for _ in range(5):
+        s = threadpty.Session.exec(
+            client,
+            running,
+            ["sh", "-c", "read x; stty size"],
+            tty=True,
+            size=(31, 91),
+            stdin=threadpty.PIPE,
+            stdout=threadpty.PIPE,
+        )
+        with s:
+            s.stdin.write(b"go\n")
+            out = s.stdout.read()
+        assert b"31 91" in out, out
