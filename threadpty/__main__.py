@@ -69,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     common(at, tty=False)
     at.add_argument("--no-stdin", action="store_true", help="do not attach stdin")
     at.add_argument("container")
+
+    # `threadpty web` (issue 12) parses its own options in threadpty/web/cli.py; listed here only so
+    # that --help shows it. main() hands it over before this parser runs.
+    sub.add_parser("web", help="serve container terminals to the browser (threadpty[web])")
     return p
 
 
@@ -199,6 +203,9 @@ def _attach(client: Any, args: argparse.Namespace) -> Session:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["web"] or argv[:2] == ["--debug", "web"]:
+        return _web(argv)
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING, format="threadpty: %(message)s"
@@ -228,6 +235,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _silence_stdout()
         return 128 + 13
     return session.exit_code
+
+
+def _web(argv: List[str]) -> int:
+    """`threadpty web`: imported only when asked for (it needs the threadpty[web] extra)."""
+    from .web.cli import main as web_main
+
+    return web_main(argv[1:] if argv[0] == "web" else ["--debug", *argv[2:]])
 
 
 def _silence_stdout() -> None:
