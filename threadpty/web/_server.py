@@ -345,6 +345,8 @@ def _name_threads(ws: ServerConnection, number: int) -> None:
 
 
 def _quiet_logger() -> logging.Logger:
-    # The library logs handshake failures with tracebacks; a refused request is not an error.
+    """The library's logger, kept above DEBUG even with --debug: at DEBUG it logs every frame,
+    which is every keystroke and every byte of output (they may be passwords)."""
     logger = logging.getLogger("threadpty.web.websockets")
+    logger.setLevel(logging.INFO)
     return logger
