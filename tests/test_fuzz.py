@@ -173,27 +173,22 @@ def test_demuxer_ends_or_raises_a_threadpty_error(data: bytes, step: int, n: int
 # A whole session over a socketpair: the real output thread, the real Connection. -------------
 
 
-class FakeOperation:
-    """The least a Session needs from an operation, with no engine behind it."""
+class FakeTarget:
+    """A third kind of target: no engine behind it, the Target protocol and nothing else."""
 
-    tty = False
-    takes_input = False
-    redraw = False
-    detach_bytes = b"\x10\x11"
     name = "fuzz"
+    tty = False
+    stdin_open = False
+    half_close_at_eof = False
+    redraw = False
 
-    def __init__(self) -> None:
-        self.stdin = io.BytesIO()
-        self.stdout = io.BytesIO()
-        self.stderr = io.BytesIO()
-
-    def connect(self) -> Any:
+    def connect(self, stdin: bool, detach_keys: Optional[str]) -> Any:
         raise AssertionError("the test passes the connection")
 
     def begin(self) -> None:
         pass
 
-    def resize(self, height: int, width: int, **kwargs: Any) -> None:
+    def resize(self, height: int, width: int) -> None:
         pass
 
     def is_gone(self) -> bool:
@@ -201,6 +196,9 @@ class FakeOperation:
 
     def exit_code(self) -> Optional[int]:
         return 0
+
+    def kill(self, signum: int) -> None:
+        pass
 
 
 @pytest.mark.slow
@@ -210,8 +208,10 @@ class FakeOperation:
 def test_session_over_malformed_stream_ends(data: bytes, where: List[int]) -> None:
     before = set(threading.enumerate())
     ours, theirs = socket.socketpair()
-    op = FakeOperation()
-    session = threadpty.Session(op, sockets=Connection(ours))  # type: ignore[arg-type]
+    out, err = io.BytesIO(), io.BytesIO()
+    target = FakeTarget()
+    assert isinstance(target, threadpty.Target)
+    session = threadpty.Session(target, sockets=Connection(ours), stdout=out, stderr=err)
     session.start()
     try:
         try:
@@ -234,7 +234,7 @@ def test_session_over_malformed_stream_ends(data: bytes, where: List[int]) -> No
     assert (type(error) if error else None) is ref_kind
     if ref_kind is None:
         assert code == 0
-    assert op.stdout.getvalue() == ref_out and op.stderr.getvalue() == ref_err
+    assert out.getvalue() == ref_out and err.getvalue() == ref_err
     assert ours.fileno() == -1, "the session did not close its connection"
     left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
     assert not left

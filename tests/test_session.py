@@ -151,7 +151,7 @@ def test_container_without_stdin_ignores_default_input(
 ) -> None:
     cid = make_container(["sh", "-c", "echo alone"])
     s = threadpty.Session.run(client, cid, stdout=io.BytesIO())
-    assert not s.operation.takes_input
+    assert not s.takes_input
     assert s.start().join() == 0
 
 

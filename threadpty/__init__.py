@@ -1,34 +1,64 @@
 """threadpty: the pseudo-terminal of a Docker container or exec, inside this process.
 
 dockerpty's API, name for name, on a thread-per-stream engine: ``import threadpty as dockerpty``
-is enough to move. New code can use :class:`Session` for exit codes, detach, and streams that are
-Python objects.
+is enough to move. New code uses :class:`Session`: exit codes, detach, ``PIPE`` streams and
+callables as with ``subprocess``, ``resize`` from any thread.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
+from ._pipes import PIPE, STDOUT
 from ._winch import sigwinch
 from .errors import EngineError, ProtocolError, ThreadptyError
-from .io import Demuxer, Pump, Stream, select, set_blocking
-from .operations import ExecOperation, RunOperation, exec_create
-from .pty import PseudoTerminal, WINCHHandler
-from .session import Session
+from .session import Session, State
+from .target import Channel, ContainerTarget, ExecTarget, Target
 from .tty import Terminal, size
+
+if TYPE_CHECKING:
+    from .io import Demuxer, Pump, Stream, select, set_blocking
+    from .operations import ExecOperation, RunOperation, exec_create
+    from .pty import PseudoTerminal, WINCHHandler, exec_command, start, start_exec
+
+# dockerpty's names live in the compatibility modules, imported only when first used: the core
+# (``Session`` and what it needs) never loads them.
+_COMPAT = {
+    "Demuxer": "io",
+    "Pump": "io",
+    "Stream": "io",
+    "select": "io",
+    "set_blocking": "io",
+    "ExecOperation": "operations",
+    "RunOperation": "operations",
+    "exec_create": "operations",
+    "PseudoTerminal": "pty",
+    "WINCHHandler": "pty",
+    "exec_command": "pty",
+    "start": "pty",
+    "start_exec": "pty",
+}
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "PIPE",
+    "STDOUT",
+    "Channel",
+    "ContainerTarget",
     "Demuxer",
     "EngineError",
     "ExecOperation",
+    "ExecTarget",
     "ProtocolError",
     "PseudoTerminal",
     "Pump",
     "RunOperation",
     "Session",
+    "State",
     "Stream",
+    "Target",
     "Terminal",
     "ThreadptyError",
     "WINCHHandler",
@@ -43,46 +73,14 @@ __all__ = [
 ]
 
 
-def start(
-    client: Any,
-    container: Any,
-    interactive: bool = True,
-    stdout: Any = None,
-    stderr: Any = None,
-    stdin: Any = None,
-    logs: Any = None,
-) -> Optional[int]:
-    """Present the PTY of ``container`` inside this process, starting it if needed.
-
-    Blocks until the container's output ends or the user detaches; returns the container's exit
-    status, or None after a detach.
-    """
-    operation = RunOperation(client, container, interactive, stdout, stderr, stdin, logs)
-    return PseudoTerminal(client, operation).start()
+def __getattr__(name: str) -> Any:
+    module = _COMPAT.get(name)
+    if module is None:
+        raise AttributeError(f"module 'threadpty' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
 
-def exec_command(
-    client: Any,
-    container: Any,
-    command: Any,
-    interactive: bool = True,
-    stdout: Any = None,
-    stderr: Any = None,
-    stdin: Any = None,
-) -> Optional[int]:
-    """Run ``command`` in ``container`` through the exec API; return its exit code."""
-    exec_id = exec_create(client, container, command, interactive=interactive)
-    return start_exec(client, exec_id, interactive, stdout, stderr, stdin)
-
-
-def start_exec(
-    client: Any,
-    exec_id: Any,
-    interactive: bool = True,
-    stdout: Any = None,
-    stderr: Any = None,
-    stdin: Any = None,
-) -> Optional[int]:
-    """Start the exec ``exec_id`` (made with :func:`exec_create`); return its exit code."""
-    operation = ExecOperation(client, exec_id, interactive, stdout, stderr, stdin)
-    return PseudoTerminal(client, operation).start()
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_COMPAT))

@@ -1,10 +1,13 @@
 """The coordinator thread: applies window sizes to the container, newest first, few calls.
 
-It sleeps on a queue fed by the SIGWINCH dispatcher (or wakes every 250 ms to poll the size where
-there is no signal, as the Docker CLI does on Windows). A signal wakes it, it gathers the rest of
-the burst (until the signals pause), and applies only the size the window has then: a window
-being dragged costs one API call per pause, and the last size always wins.
-The first resize is retried with backoff: an exec cannot be resized until its process runs.
+Sizes come from two places: the caller's terminal (a SIGWINCH from the dispatcher, or a poll
+every 250 ms where there is no signal, as the Docker CLI does on Windows) and the program
+(``Session.resize``). The latest request of either wins.
+
+A lone request is applied at once. A burst (a window being dragged, a program resizing in a loop)
+costs two calls: the first request at once, then, once requests pause for ``BURST_QUIET`` (or
+after ``BURST_MAX``), the size wanted then. The first size is retried with backoff: an exec cannot
+be resized until its process runs.
 """
 
 from __future__ import annotations
@@ -18,50 +21,61 @@ from typing import Any, Callable, Optional, Tuple
 log = logging.getLogger("threadpty")
 
 POLL_INTERVAL = 0.25
-# A burst of signals (a window being dragged) is gathered until it pauses this long, or for at most
-# BURST_MAX, and then costs one API call.
 BURST_QUIET = 0.03
 BURST_MAX = 0.1
-STOP = object()
 FIRST_TRIES = 10
+STOP = object()
+WINCH = object()  # "read the terminal's size now"
 
 Size = Tuple[int, int]
 
 
 class Resizer:
-    """Runs ``resize(rows, cols)`` whenever ``get_size()`` changes; one thread per session."""
+    """Runs ``resize(rows, cols)`` for each new size wanted; one thread per session.
+
+    ``terminal_size`` reads the caller's terminal (None when the session has none); ``initial``
+    is the first size when the program gave one.
+    """
 
     def __init__(
         self,
         name: str,
-        get_size: Callable[[], Optional[Size]],
         resize: Callable[[int, int], None],
         is_gone: Callable[[], bool],
+        terminal_size: Optional[Callable[[], Optional[Size]]] = None,
+        initial: Optional[Size] = None,
         redraw: bool = False,
     ) -> None:
         self.queue: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
-        self._get_size = get_size
         self._resize = resize
         self._is_gone = is_gone
+        self._terminal_size = terminal_size
+        self._initial = initial
         self._redraw = redraw
         self._poll = False
         self._stopping = False
         self.calls = 0
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self, poll: bool) -> None:
-        self._poll = poll
+    def start(self, poll: bool = False) -> None:
+        """``poll``: read the terminal's size every POLL_INTERVAL (no SIGWINCH to be had)."""
+        self._poll = poll and self._terminal_size is not None
         self.thread.start()
 
     def stop(self) -> None:
         self._stopping = True
         self.queue.put_nowait(STOP)
 
-    def notify(self) -> None:
-        self.queue.put_nowait(True)
+    def request(self, rows: int, cols: int) -> None:
+        self.queue.put_nowait((rows, cols))
+
+    def _wanted(self, item: Any) -> Optional[Size]:
+        if isinstance(item, tuple):
+            return item
+        return self._terminal_size() if self._terminal_size is not None else None
 
     def _run(self) -> None:
-        size = self._get_size()
+        size = self._initial or self._wanted(WINCH)
         if size is not None and self._redraw:
             # Attaching to a running program: a size change makes it redraw (the CLI's trick).
             self._apply((size[0] + 1, size[1] + 1), first=True)
@@ -70,25 +84,37 @@ class Resizer:
             try:
                 item = self.queue.get(timeout=POLL_INTERVAL if self._poll else None)
             except queue.Empty:
-                item = None
-            if item is STOP or self._stopping or (item is not None and self._gather()):
+                item = WINCH  # a poll
+            if item is STOP or self._stopping:
                 return
-            size = self._get_size()
-            if size is not None and size != applied:
-                applied = self._apply(size, first=applied is None)
+            wanted = self._wanted(item)
+            if wanted is None or wanted == applied:
+                continue
+            applied = self._apply(wanted, first=applied is None) or applied
+            # Whatever else comes in the burst is applied once, when it pauses.
+            last = self._gather()
+            if last is STOP:
+                return
+            if last is not None:
+                wanted = self._wanted(last)
+                if wanted is not None and wanted != applied:
+                    applied = self._apply(wanted, first=False) or applied
 
-    def _gather(self) -> bool:
-        """Take the rest of a burst of signals off the queue; True if a stop came with it."""
+    def _gather(self) -> Any:
+        """The last request of a burst (None if none came); STOP if a stop came with it."""
         end = time.monotonic() + BURST_MAX
+        last = None
         while True:
             wait = min(BURST_QUIET, end - time.monotonic())
             if wait <= 0:
-                return False
+                return last
             try:
-                if self.queue.get(timeout=wait) is STOP:
-                    return True
+                item = self.queue.get(timeout=wait)
             except queue.Empty:
-                return False
+                return last
+            if item is STOP:
+                return STOP
+            last = item
 
     def _apply(self, size: Size, first: bool) -> Optional[Size]:
         tries = FIRST_TRIES if first else 1
@@ -103,15 +129,16 @@ class Resizer:
                 if self._stopping or self._is_gone():
                     return None
                 if attempt + 1 < tries:
-                    # Wait on the queue, not sleep: a stop must not wait for the backoff.
+                    # Wait on the queue, not sleep: a stop must not wait for the backoff, and a
+                    # newer size replaces the one being retried.
                     try:
                         item = self.queue.get(timeout=0.01 * (attempt + 1))
                         if item is STOP:
                             self._stopping = True
                             return None
+                        size = self._wanted(item) or size
                     except queue.Empty:
                         pass
-                    size = self._get_size() or size
                     continue
                 log.warning("threadpty: failed to resize the tty to %dx%d: %s", *size, exc)
         return None

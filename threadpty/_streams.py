@@ -13,9 +13,10 @@ import errno
 import io
 import os
 import select
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from . import _console, _platform
+from ._pipes import OutputPipe
 
 CHUNK = 64 * 1024
 
@@ -93,6 +94,8 @@ class Source:
 
     def _read_object(self) -> bytes:
         obj = self._obj
+        if obj is None or getattr(obj, "closed", False):
+            return b""  # no stdin at all (started with fd 0 closed, or pythonw): end of input
         reader = getattr(obj, "read1", None) if not self._text else None
         data = reader(CHUNK) if reader is not None else obj.read(CHUNK)
         if data is None:
@@ -118,45 +121,67 @@ class Source:
         self._wake_r = self._wake_w = -1
 
 
+# Sinks that copy what they are given before write() returns; any other object may keep it, and
+# gets bytes of its own instead of a view of the output thread's reused buffer.
+_COPYING = (io.FileIO, io.BufferedWriter, io.BufferedRandom, io.BytesIO)
+
+
+def make_sink(obj: Any) -> "Sink":
+    """The sink for ``obj``: None discards (``sys.stdout`` is None under pythonw), a callable is
+    called with each chunk, anything else is written to as a file object."""
+    if obj is None:
+        return Sink(None)
+    if callable(obj) and not hasattr(obj, "write"):
+        return CallSink(obj)
+    if not hasattr(obj, "write"):
+        raise TypeError(
+            "expected a file object with write(), a callable, PIPE or None, "
+            f"got {type(obj).__name__}"
+        )
+    return Sink(obj)
+
+
 class Sink:
     """Writes output to the caller's object at once, whole, in order, and flushes it.
 
-    A text object gets UTF-8 decoded incrementally, so a character split across two chunks is
-    never broken; a text object with a binary ``.buffer`` (``sys.stdout``) is written through the
-    buffer after its own pending text is flushed.
+    A text object whose encoding is UTF-8 and which has a binary ``.buffer`` (``sys.stdout``) is
+    written through the buffer after its own pending text is flushed; any other text object gets
+    text, decoded incrementally, so a character split across two chunks is never broken.
     """
 
     def __init__(self, obj: Any) -> None:
         self.obj = obj
         self._decoder: Optional[codecs.IncrementalDecoder] = None
         self._flush = getattr(obj, "flush", None)
+        self._target = obj
         if isinstance(obj, io.TextIOBase) or (hasattr(obj, "encoding") and hasattr(obj, "buffer")):
             buffer = getattr(obj, "buffer", None)
-            if buffer is not None:
+            if buffer is not None and _is_utf8(getattr(obj, "encoding", None)):
                 obj.flush()
                 self._target = buffer
                 self._flush = getattr(buffer, "flush", None)
             else:
-                self._target = obj
                 self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        else:
-            self._target = obj
         self._raw_target = isinstance(self._target, io.RawIOBase)
         if self._raw_target:
             self._flush = None  # nothing is buffered on the way to a raw file
+        self._copy = self._decoder is None and type(self._target) not in _COPYING
 
     def write(self, data: memoryview | bytes) -> None:
+        target = self._target
+        if target is None:
+            return
         if self._decoder is not None:
             text = self._decoder.decode(data)
             if text:
-                self._target.write(text)
+                target.write(text)
         elif self._raw_target:
             view = memoryview(data)
             while view:
-                n = self._target.write(view)
+                n = target.write(bytes(view) if self._copy else view)
                 view = view[n or 0 :]
         else:
-            self._target.write(data)
+            target.write(bytes(data) if self._copy else data)
         if self._flush is not None:
             self._flush()
 
@@ -167,3 +192,39 @@ class Sink:
                 self._target.write(tail)
         if self._flush is not None:
             self._flush()
+
+    def abort(self) -> None:
+        """Wake a writer waiting for room (only our own pipes ever wait inside ``write``)."""
+
+
+class CallSink(Sink):
+    """Calls ``fn(chunk)`` with bytes of its own, on the output thread, in order."""
+
+    def __init__(self, fn: Callable[[bytes], Any]) -> None:
+        super().__init__(None)
+        self._fn = fn
+
+    def write(self, data: memoryview | bytes) -> None:
+        self._fn(bytes(data))
+
+
+class PipeSink(Sink):
+    def __init__(self, pipe: OutputPipe) -> None:
+        super().__init__(None)
+        self.pipe = pipe
+
+    def write(self, data: memoryview | bytes) -> None:
+        self.pipe.put(bytes(data))
+
+    def finish(self) -> None:
+        self.pipe.end()
+
+    def abort(self) -> None:
+        self.pipe.abort()
+
+
+def _is_utf8(encoding: Optional[str]) -> bool:
+    try:
+        return codecs.lookup(encoding or "utf-8").name == "utf-8"
+    except LookupError:
+        return False

@@ -30,9 +30,16 @@ class _Dispatcher:
         self._pins = 0  # install() calls still in force
 
     def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
-        for q in self._queues:
+        queues, previous = self._queues, self._previous
+        for q in queues:
             q.put_nowait(WINCH)
-        previous = self._previous
+        if not queues and not self._pins and self._lock.acquire(blocking=False):
+            # The last session left from another thread, where handlers cannot be changed:
+            # handlers run in the main thread, so the first signal after it puts the old one back.
+            try:
+                self._uninstall_locked()
+            finally:
+                self._lock.release()
         if callable(previous):
             previous(signum, frame)
 
@@ -68,6 +75,15 @@ class _Dispatcher:
     def unsubscribe(self, q: "queue.SimpleQueue[Any]") -> None:
         with self._lock:
             self._queues = tuple(x for x in self._queues if x is not q)
+            self._uninstall_locked()
+
+    def settle(self) -> None:
+        """Put the caller's handler back if nothing uses ours any more (main thread only).
+
+        Sessions call it from ``join``/``close``: their last unsubscribe may have run on a
+        thread of theirs, where the handler could not be changed.
+        """
+        with self._lock:
             self._uninstall_locked()
 
     def install(self) -> bool:

@@ -1,35 +1,35 @@
-"""dockerpty's ``PseudoTerminal`` and ``WINCHHandler``, as thin layers over a ``Session``."""
+"""dockerpty's ``PseudoTerminal`` and ``WINCHHandler``, as thin layers over the core."""
 
 from __future__ import annotations
 
-import queue
 import threading
 from types import TracebackType
 from typing import Any, Optional, Tuple, Type
 
 from . import _docker
-from ._connection import Connection
-from ._resize import POLL_INTERVAL
+from ._detach import DEFAULT_DETACH_KEYS, parse_detach_keys
+from ._resize import Resizer
 from ._winch import dispatcher
-from .operations import _Operation
+from .operations import ExecOperation, RunOperation, exec_create
 from .session import Session
+from .target import Channel
 from .tty import size as tty_size
 
 
 class WINCHHandler:
     """Calls ``pty.resize()`` whenever the window size changes, while in use.
 
-    dockerpty installed a SIGWINCH handler per instance and resized inside it. This one listens to
-    threadpty's process-wide dispatcher (or polls, off the main thread or without SIGWINCH) and
-    resizes from a thread of its own, ``threadpty-winch``, so it works from any thread.
+    dockerpty installed a SIGWINCH handler per instance and resized inside it. This one drives a
+    :class:`~threadpty._resize.Resizer` fed by threadpty's process-wide dispatcher (or polling,
+    off the main thread or without SIGWINCH), on a thread of its own, ``threadpty-winch``, so it
+    works from any thread and costs few calls while a window is dragged.
     """
 
     def __init__(self, pty: Any) -> None:
         self.pty = pty
         self.original_handler: Any = None
-        self._queue: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
-        self._thread: Optional[threading.Thread] = None
-        self._stop = False
+        self._resizer: Optional[Resizer] = None
+        self._subscribed = False
 
     def __enter__(self) -> "WINCHHandler":
         self.start()
@@ -44,58 +44,51 @@ class WINCHHandler:
         self.stop()
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._resizer is not None:
             return
-        self._stop = False
-        poll = not dispatcher.subscribe(self._queue)
-        self._thread = threading.Thread(
-            target=self._run, args=(poll,), name="threadpty-winch", daemon=True
+        stdout = getattr(getattr(self.pty, "operation", None), "stdout", None)
+        self._resizer = Resizer(
+            "threadpty-winch",
+            lambda rows, cols: self.pty.resize((rows, cols)),
+            lambda: False,
+            terminal_size=lambda: tty_size(stdout),
         )
-        self._thread.start()
+        self._subscribed = dispatcher.subscribe(self._resizer.queue)
+        self._resizer.start(poll=not self._subscribed)
 
     def stop(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is None:
+        resizer, self._resizer = self._resizer, None
+        if resizer is None:
             return
-        dispatcher.unsubscribe(self._queue)
-        self._stop = True
-        self._queue.put_nowait(None)
-        if thread is not threading.current_thread():
-            thread.join()
-
-    def _run(self, poll: bool) -> None:
-        last: Optional[Tuple[int, int]] = None
-        while not self._stop:
-            try:
-                self._queue.get(timeout=POLL_INTERVAL if poll else None)
-            except queue.Empty:
-                pass
-            if self._stop:
-                return
-            current = tty_size(getattr(getattr(self.pty, "operation", None), "stdout", None))
-            if poll and current == last:
-                continue
-            last = current
-            try:
-                self.pty.resize()
-            except Exception:  # noqa: BLE001 - dockerpty ignored resize errors here too
-                pass
+        if self._subscribed:
+            dispatcher.unsubscribe(resizer.queue)
+        resizer.stop()
+        if resizer.thread is not threading.current_thread():
+            resizer.thread.join()
 
 
 class PseudoTerminal:
-    """Wraps the pseudo-terminal of an operation (``RunOperation`` or ``ExecOperation``)."""
+    """Wraps the pseudo-terminal of an operation (``RunOperation`` or ``ExecOperation``).
 
-    def __init__(self, client: Any, operation: _Operation) -> None:
+    ``detach_keys`` (Docker's syntax, e.g. ``"ctrl-x,x"``) overrides the operation's.
+    """
+
+    def __init__(self, client: Any, operation: Any, detach_keys: Optional[str] = None) -> None:
+        if detach_keys is not None:
+            parse_detach_keys(detach_keys or DEFAULT_DETACH_KEYS)
         self.client = _docker.api_client(client)
         self.operation = operation
+        self.detach_keys = detach_keys
 
-    def sockets(self) -> Connection:
+    def sockets(self) -> Channel:
         """Open the operation's connection, so that the caller can start the container after."""
-        return self.operation.sockets()
+        return self.operation.sockets()  # type: ignore[no-any-return]
 
-    def start(self, sockets: Optional[Connection] = None) -> Optional[int]:
+    def start(self, sockets: Optional[Channel] = None) -> Optional[int]:
         """Run the session until it ends; return the exit status (None after a detach)."""
-        return Session(self.operation, sockets=sockets).start().join()
+        options = {} if self.detach_keys is None else {"detach_keys": self.detach_keys}
+        session = Session(self.operation, sockets=sockets, **options)  # type: ignore[arg-type]
+        return session.start().join()
 
     def resize(self, size: Optional[Tuple[int, int]] = None) -> None:
         """Resize the container's TTY to ``size`` (rows, cols), by default the terminal's."""
@@ -108,3 +101,61 @@ class PseudoTerminal:
                 self.operation.resize(height=rows, width=cols)
             except OSError:
                 pass
+
+
+# dockerpty's module-level functions.
+
+
+def start(
+    client: Any,
+    container: Any,
+    interactive: bool = True,
+    stdout: Any = None,
+    stderr: Any = None,
+    stdin: Any = None,
+    logs: Any = None,
+    *,
+    detach_keys: Optional[str] = None,
+) -> Optional[int]:
+    """Present the PTY of ``container`` inside this process, starting it if needed.
+
+    Blocks until the container's output ends or the user detaches; returns the container's exit
+    status, or None after a detach.
+    """
+    operation = RunOperation(
+        client, container, interactive, stdout, stderr, stdin, logs, detach_keys=detach_keys
+    )
+    return PseudoTerminal(client, operation).start()
+
+
+def exec_command(
+    client: Any,
+    container: Any,
+    command: Any,
+    interactive: bool = True,
+    stdout: Any = None,
+    stderr: Any = None,
+    stdin: Any = None,
+    *,
+    detach_keys: Optional[str] = None,
+) -> Optional[int]:
+    """Run ``command`` in ``container`` through the exec API; return its exit code."""
+    exec_id = exec_create(client, container, command, interactive, detach_keys=detach_keys)
+    return start_exec(client, exec_id, interactive, stdout, stderr, stdin, detach_keys=detach_keys)
+
+
+def start_exec(
+    client: Any,
+    exec_id: Any,
+    interactive: bool = True,
+    stdout: Any = None,
+    stderr: Any = None,
+    stdin: Any = None,
+    *,
+    detach_keys: Optional[str] = None,
+) -> Optional[int]:
+    """Start the exec ``exec_id`` (made with :func:`exec_create`); return its exit code."""
+    operation = ExecOperation(
+        client, exec_id, interactive, stdout, stderr, stdin, detach_keys=detach_keys
+    )
+    return PseudoTerminal(client, operation).start()

@@ -21,7 +21,6 @@ from ._streams import fileno_of
 FdLike = Union[int, Any]
 
 _live_lock = threading.Lock()
-_live: "set[Terminal]" = set()
 
 
 def _fd(fd: FdLike) -> Optional[int]:
@@ -86,20 +85,47 @@ def _raw_attributes(attrs: List[Any]) -> List[Any]:
     return [iflag, oflag, cflag, lflag, ispeed, ospeed, cc]
 
 
+class _Owner:
+    """The caller's terminal while any session has it raw: its attributes as they were before
+    the first one, and how many sessions still use it."""
+
+    __slots__ = ("fd", "attrs", "console", "users")
+
+    def __init__(
+        self, fd: int, attrs: Optional[List[Any]], console: Optional[Tuple[Any, ...]]
+    ) -> None:
+        self.fd = fd
+        self.attrs = attrs
+        self.console = console
+        self.users = 1
+
+
+# One owner per terminal device for the whole process: sessions that overlap on one terminal, in
+# any order, share the attributes saved by the first, and only the last one restores them.
+_owners: "dict[Tuple[int, ...], _Owner]" = {}
+
+
+def _device(num: int) -> Tuple[int, ...]:
+    st = os.fstat(num)
+    return (st.st_dev, st.st_ino, st.st_rdev)
+
+
 class Terminal:
     """Raw mode for the terminal on ``fd`` (the input side), as a context manager.
 
     ``raw=False``, or an ``fd`` that is not a terminal, makes it a no-op. ``stop`` may be called
-    from any thread and any number of times: only the first call restores.
+    from any thread and any number of times: only the first call after a ``start`` counts. When
+    several of them hold one terminal at once, the first saves its attributes and the last
+    restores them, whatever the order of their ends.
     """
 
     def __init__(self, fd: FdLike, raw: bool = True, out_fd: Optional[FdLike] = None) -> None:
         self.fd = fd
         self.raw = raw
         self.original_attributes: Optional[List[Any]] = None
-        self._console: Optional[Tuple[Any, ...]] = None
         self._out_fd = out_fd
         self._lock = threading.Lock()
+        self._key: Optional[Tuple[int, ...]] = None
 
     def __enter__(self) -> "Terminal":
         self.start()
@@ -121,49 +147,67 @@ class Terminal:
         num = _fd(self.fd)
         if not self.raw or num is None or not os.isatty(num):
             return
-        with self._lock:
-            if self.original_attributes is not None or self._console is not None:
+        with self._lock, _live_lock:
+            if self._key is not None:
                 return
-            if _platform.have_termios():
-                import termios
-
-                attrs = termios.tcgetattr(num)
-                self.original_attributes = attrs
-                with _live_lock:
-                    _live.add(self)
-                termios.tcsetattr(num, termios.TCSADRAIN, _raw_attributes(attrs))
+            key = _device(num)
+            owner = _owners.get(key)
+            if owner is not None:
+                owner.users += 1
             else:
-                out = _fd(self._out_fd) if self._out_fd is not None else None
-                self._console = _console.make_raw(num, out)
-                if self._console is not None:
-                    with _live_lock:
-                        _live.add(self)
+                owner = self._enter_raw(num)
+                if owner is None:
+                    return
+                _owners[key] = owner
+            self._key = key
+            self.original_attributes = owner.attrs
 
-    def stop(self) -> None:
-        """Restore the saved attributes, once."""
-        with self._lock:
-            attrs, self.original_attributes = self.original_attributes, None
-            console, self._console = self._console, None
-        with _live_lock:
-            _live.discard(self)
-        num = _fd(self.fd)
-        if attrs is not None and num is not None:
+    def _enter_raw(self, num: int) -> Optional[_Owner]:
+        if _platform.have_termios():
             import termios
 
-            try:
-                termios.tcsetattr(num, termios.TCSADRAIN, attrs)
-            except (OSError, termios.error):
-                pass  # the terminal is gone (hung up): nothing left to restore
-        if console is not None:
-            _console.restore(console)
+            attrs = termios.tcgetattr(num)
+            termios.tcsetattr(num, termios.TCSADRAIN, _raw_attributes(attrs))
+            return _Owner(num, attrs, None)
+        out = _fd(self._out_fd) if self._out_fd is not None else None
+        console = _console.make_raw(num, out)
+        return _Owner(num, None, console) if console is not None else None
+
+    def stop(self) -> None:
+        """Give the terminal back: restore it if no other session still has it raw."""
+        with self._lock, _live_lock:
+            key, self._key = self._key, None
+            if key is None:
+                return
+            owner = _owners[key]
+            owner.users -= 1
+            if owner.users:
+                return
+            del _owners[key]
+        num = _fd(self.fd)
+        _restore(owner.fd if num is None else num, owner)
 
     def __repr__(self) -> str:
         return f"Terminal({self.fd!r}, raw={self.raw!r})"
 
 
+def _restore(num: Optional[int], owner: _Owner) -> None:
+    if owner.attrs is not None and num is not None:
+        import termios
+
+        try:
+            termios.tcsetattr(num, termios.TCSADRAIN, owner.attrs)
+        except (OSError, termios.error, ValueError):
+            pass  # the terminal is gone (hung up, closed): nothing left to restore
+    if owner.console is not None:
+        _console.restore(owner.console)
+
+
 @atexit.register
 def _restore_all() -> None:
+    """The interpreter is exiting with sessions still raw: give every terminal back."""
     with _live_lock:
-        live = list(_live)
-    for terminal in live:
-        terminal.stop()
+        owners = list(_owners.items())
+        _owners.clear()
+    for _key, owner in owners:
+        _restore(owner.fd, owner)
