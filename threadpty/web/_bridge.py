@@ -94,7 +94,10 @@ class Bridge:
     def _pump(self, terminal: Terminal) -> None:
         for message in self.ws:
             if isinstance(message, bytes):
-                terminal.write(message)
+                try:
+                    terminal.write(message)
+                except BrokenPipeError:
+                    pass  # it has ended: the waiter tells the page how
                 continue
             try:
                 control = parse_control(message)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import threadpty
 
@@ -54,9 +54,6 @@ class Terminal:
         on_output: Callable[[bytes], None],
     ) -> "Terminal":
         mark = f"{MARK}={secrets.token_hex(8)}"
-        if not hasattr(threadpty, "PIPE"):
-            legacy = _Legacy.exec(client, container, command, size, on_output, [mark])
-            return cls(client, legacy, mark, container)
         session = threadpty.Session.exec(
             client,
             container,
@@ -78,8 +75,6 @@ class Terminal:
         size: Tuple[int, int],
         on_output: Callable[[bytes], None],
     ) -> "Terminal":
-        if not hasattr(threadpty, "PIPE"):
-            return cls(client, _Legacy.run(client, container, size, on_output), None, container)
         session = threadpty.Session.run(
             client, container, size=size, stdin=threadpty.PIPE, stdout=on_output
         )
@@ -87,7 +82,11 @@ class Terminal:
         return cls(client, session, None, container)
 
     def write(self, data: bytes) -> None:
-        self.session.stdin.write(data)
+        """Send input; raises BrokenPipeError once the session has ended."""
+        try:
+            self.session.stdin.write(data)
+        except ValueError:  # the pipe was closed with the session
+            raise BrokenPipeError("the session has ended") from None
 
     def resize(self, rows: int, cols: int) -> None:
         self.session.resize(rows, cols)
@@ -112,95 +111,3 @@ class Terminal:
         code: Optional[int] = self.session.join()
         return code
 
-
-class _Legacy:
-    """TEMPORARY: the same on the API before "sessions driven by programs" (a pipe for input, an
-    object with write() for output, a resize after start). Goes when that API is on main."""
-
-    def __init__(self, session: Any, resize: Callable[[int, int], None]) -> None:
-        import os
-
-        self.session = session
-        self._resize = resize
-        self._w = -1
-        self._os = os
-
-    @classmethod
-    def _make(cls, build: Callable[[Any, Any], Any], resize: Callable[[int, int], None],
-              size: Tuple[int, int], on_output: Callable[[bytes], None]) -> "_Legacy":
-        import os
-
-        r, w = os.pipe()
-        reader = os.fdopen(r, "rb", buffering=0)
-
-        class Out:
-            def write(self, data: Any) -> int:
-                on_output(bytes(data))
-                return len(data)
-
-        session = build(reader, Out())
-        self = cls(session, resize)
-        self._w = w
-        self._reader = reader
-        session.start()
-        resize(*size)
-        return self
-
-    @classmethod
-    def exec(cls, client: Any, container: str, command: List[str], size: Tuple[int, int],
-             on_output: Callable[[bytes], None], env: List[str]) -> "_Legacy":
-        holder: Dict[str, Any] = {}
-
-        def build(stdin: Any, stdout: Any) -> Any:
-            s = threadpty.Session.exec(client, container, command, tty=True, stdin=stdin,
-                                       stdout=stdout, environment=env)
-            holder["id"] = s.operation.exec_id
-            return s
-
-        return cls._make(build, lambda h, w: client.exec_resize(holder["id"], height=h, width=w),
-                         size, on_output)
-
-    @classmethod
-    def run(cls, client: Any, container: str, size: Tuple[int, int],
-            on_output: Callable[[bytes], None]) -> "_Legacy":
-        def build(stdin: Any, stdout: Any) -> Any:
-            return threadpty.Session.run(client, container, stdin=stdin, stdout=stdout)
-
-        return cls._make(build, lambda h, w: client.resize(container, height=h, width=w),
-                         size, on_output)
-
-    @property
-    def stdin(self) -> "_Legacy":
-        return self
-
-    def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            n = self._os.write(self._w, view)
-            view = view[n:]
-
-    def resize(self, rows: int, cols: int) -> None:
-        try:
-            self._resize(rows, cols)
-        except Exception:  # noqa: BLE001
-            pass
-
-    @property
-    def running(self) -> bool:
-        return bool(self.session.running)
-
-    def close(self) -> None:
-        self.session.close()
-        self._shut()
-
-    def _shut(self) -> None:
-        if self._w >= 0:
-            self._os.close(self._w)
-            self._w = -1
-
-    def join(self) -> Any:
-        try:
-            return self.session.join()
-        finally:
-            self._shut()
-            self._reader.close()
