@@ -5,21 +5,37 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint engine venv test-versions clean bench demo
+.PHONY: test lint engine venv test-versions clean bench demo browser web-assets web-demo
 
 venv: $(STAMP)
 
 $(STAMP): setup.cfg setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,lint]'
+	$(BIN)/python -m pip install -q -e '.[web,test,lint]'
 	touch $(STAMP)
 
 engine:
 	bash scripts/engine.sh
 
-test: venv engine
+test: venv engine browser web-assets
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Debian's Chromium for the browser tests of `threadpty web` (never a downloaded browser);
+# THREADPTY_SKIP_BROWSER=1 skips it and them.
+browser:
+	bash scripts/browser.sh
+
+# xterm.js from npm, pinned by package-lock.json, copied into threadpty/web/static/ (not committed).
+web-assets: threadpty/web/static/.built
+
+threadpty/web/static/.built: package.json package-lock.json scripts/web_assets.py
+	$(PYTHON) scripts/web_assets.py
+	touch $@
+
+# `threadpty web` against a demo container (made here, removed on Ctrl-C); prints the URL to open.
+web-demo: venv engine web-assets
+	bash scripts/web-demo.sh
 
 lint: venv
 	$(BIN)/ruff check threadpty tests

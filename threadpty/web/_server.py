@@ -348,5 +348,6 @@ def _quiet_logger() -> logging.Logger:
     """The library's logger, kept above DEBUG even with --debug: at DEBUG it logs every frame,
     which is every keystroke and every byte of output (they may be passwords)."""
     logger = logging.getLogger("threadpty.web.websockets")
-    logger.setLevel(logging.INFO)
+    if not logger.filters:
+        logger.addFilter(lambda record: record.levelno > logging.DEBUG)
     return logger
