@@ -60,15 +60,21 @@ def parse_engines(
     return out
 
 
-def make_client(url: Optional[str], cert_dir: Optional[str]) -> Any:
+def make_client(url: Optional[str], cert_dir: Optional[str], pool: int = 10) -> Any:
     """An API client: from the environment (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) for
-    the default engine and for ``tcp://`` URLs without their own certificates, else with them."""
+    the default engine and for ``tcp://`` URLs without their own certificates, else with them.
+
+    ``pool``: connections the SDK keeps per engine; as many as sessions may start at once (a
+    shared pool that overflows has been seen failing inside urllib3, see README.rst).
+    """
     import docker
     from docker.tls import TLSConfig
 
     if url is None:
-        return docker.APIClient(**docker.utils.kwargs_from_env(), version="auto")
-    kwargs: Dict[str, Any] = {}
+        return docker.APIClient(
+            **docker.utils.kwargs_from_env(), version="auto", max_pool_size=pool
+        )
+    kwargs: Dict[str, Any] = {"max_pool_size": pool}
     if cert_dir is not None:
         path = os.path.expanduser(cert_dir)
         kwargs["tls"] = TLSConfig(

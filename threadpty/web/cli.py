@@ -82,7 +82,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         clients = {}
         for name, url, certs in specs:
             try:
-                client = make_client(url, certs)
+                client = make_client(url, certs, pool=args.max_sessions + 8)
                 client.ping()
             except Exception as exc:  # noqa: BLE001 - every failure to connect reads the same
                 where = url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
