@@ -17,7 +17,7 @@ from typing import Any, Iterator, List
 import pytest
 
 from conftest import IMAGE, LABEL, RUN_ID, docker_cli
-from webrig import Reader, WebServer, start, web_server
+from webrig import Reader, start, web_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 

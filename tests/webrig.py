@@ -46,7 +46,9 @@ class WebServer:
         sep = "&" if "?" in path else "?"
         return f"{self.base}{path}{sep}token={self.token}" if token else f"{self.base}{path}"
 
-    def ws(self, path: str = "/ws", token: Optional[str] = "bearer", **kwargs: Any) -> ClientConnection:
+    def ws(
+        self, path: str = "/ws", token: Optional[str] = "bearer", **kwargs: Any
+    ) -> ClientConnection:
         headers = list(kwargs.pop("additional_headers", []))
         if token == "bearer":
             headers.append(("Authorization", f"Bearer {self.token}"))
@@ -74,7 +76,9 @@ class WebServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             out, err = self.proc.communicate(timeout=10)
-            raise AssertionError(f"threadpty web did not stop on Ctrl-C within {timeout}s")
+            raise AssertionError(
+                f"threadpty web did not stop on Ctrl-C within {timeout}s"
+            ) from None
         return self.proc.returncode, self.printed + out + err
 
 
@@ -136,7 +140,8 @@ class Reader:
                 del self.data[: start + m.end()]
                 return out
             left = deadline - time.monotonic()
-            assert left > 0, f"{pattern!r} did not come within {timeout}s; got {bytes(self.data)[-500:]!r}"
+            tail = bytes(self.data)[-500:]
+            assert left > 0, f"{pattern!r} did not come within {timeout}s; got {tail!r}"
             self.one(left)
 
     def control(self, timeout: float = 20) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, Optional
+from typing import Callable, Optional, Tuple
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection
@@ -29,7 +29,7 @@ class Bridge:
         self,
         ws: ServerConnection,
         number: int,
-        opener: Callable[[tuple, Callable[[bytes], None]], Terminal],
+        opener: Callable[[Tuple[int, int], Callable[[bytes], None]], Terminal],
         on_end: Optional[Callable[[Terminal], None]] = None,
     ) -> None:
         self.ws = ws

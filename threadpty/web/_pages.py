@@ -29,8 +29,10 @@ VENDOR = ("xterm.js", "xterm.css", "addon-fit.js")
 
 # xterm.js injects <style> elements, hence 'unsafe-inline' for styles; scripts only from here.
 SECURITY_HEADERS = [
-    ("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; "
-     "frame-ancestors 'none'"),
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    ),
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "no-referrer"),
     ("X-Frame-Options", "DENY"),

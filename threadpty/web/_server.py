@@ -24,7 +24,7 @@ from websockets.sync.server import Server, ServerConnection, serve
 from . import _pages
 from ._auth import Auth, is_loopback
 from ._bridge import Bridge
-from ._engines import Engines
+from ._engines import Container, Engines
 from ._protocol import MAX_MESSAGE, error_message
 from ._terminal import Terminal
 
@@ -200,7 +200,7 @@ class WebServer:
             given = self.auth.token_from(path, headers) is not None
             return _pages.text(
                 403 if given else 401,
-                "wrong token" if given else "a token is needed: open the URL `threadpty web` printed",
+                "wrong token" if given else "a token is needed: open the URL threadpty web printed",
             )
         upgrade = "websocket" in headers.get("Upgrade", "").lower()
         if route == "/ws" or route.startswith("/ws/"):
@@ -243,7 +243,7 @@ class WebServer:
         return f"new {self.config.run_image}"
 
     def _index(self) -> Response:
-        listing = []
+        listing: List[Tuple[str, List[Container], Optional[str]]] = []
         for name in self.engines.names:
             try:
                 listing.append((name, self.engines.containers(name), None))

@@ -23,7 +23,7 @@ MARK = "THREADPTY_WEB_SESSION"
 # Run in the container, as a separate exec, to hang up the processes carrying the mark: what the
 # kernel would do when a real terminal closes. Only the shell's builtins and /proc are needed.
 _HANGUP = (
-    'for d in /proc/[0-9]*; do '
+    "for d in /proc/[0-9]*; do "
     'case "$(tr "\\000" "\\n" < "$d/environ" 2>/dev/null)" in '
     '*"$1"*) kill -HUP "${d#/proc/}" 2>/dev/null;; esac; done'
 )
@@ -110,4 +110,3 @@ class Terminal:
     def join(self) -> Optional[int]:
         code: Optional[int] = self.session.join()
         return code
-

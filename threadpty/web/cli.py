@@ -29,17 +29,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--command", help="what each terminal runs (default /bin/sh)")
     p.add_argument("--max-sessions", type=int, default=100, metavar="N", help="default 100")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--exec", dest="exec_container", metavar="CONTAINER",
-                      help="serve this one container's terminal at /")
-    mode.add_argument("--run", dest="run_image", metavar="IMAGE",
-                      help="every tab gets a fresh container of IMAGE, removed when it ends")
-    p.add_argument("--network", dest="run_network", metavar="NET",
-                   help="network of the --run containers (e.g. none)")
-    p.add_argument("--engine", action="append", default=[], metavar="NAME=URL",
-                   help="an engine to serve (repeatable): unix://, tcp:// (TLS as for the docker "
-                   "command), ssh://; default: DOCKER_HOST")
-    p.add_argument("--engine-certs", action="append", default=[], metavar="NAME=DIR",
-                   help="ca.pem, cert.pem and key.pem for engine NAME's TLS")
+    mode.add_argument(
+        "--exec",
+        dest="exec_container",
+        metavar="CONTAINER",
+        help="serve this one container's terminal at /",
+    )
+    mode.add_argument(
+        "--run",
+        dest="run_image",
+        metavar="IMAGE",
+        help="every tab gets a fresh container of IMAGE, removed when it ends",
+    )
+    p.add_argument(
+        "--network",
+        dest="run_network",
+        metavar="NET",
+        help="network of the --run containers (e.g. none)",
+    )
+    p.add_argument(
+        "--engine",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="an engine to serve (repeatable): unix://, tcp:// (TLS as for the docker "
+        "command), ssh://; default: DOCKER_HOST",
+    )
+    p.add_argument(
+        "--engine-certs",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="ca.pem, cert.pem and key.pem for engine NAME's TLS",
+    )
     p.add_argument("--debug", action="store_true", help="tracebacks and debug logging")
 
 
