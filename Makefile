@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint engine venv test-versions clean bench demo browser web-assets web-demo
+.PHONY: test lint engine venv compose test-versions clean bench demo browser web-assets web-demo
 
 venv: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): setup.cfg setup.py pyproject.toml
 engine:
 	bash scripts/engine.sh
 
-test: venv engine browser web-assets
+test: venv engine compose browser web-assets
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Debian's Chromium for the browser tests of `threadpty web` (never a downloaded browser);
@@ -37,6 +37,13 @@ threadpty/web/static/.built: package.json package-lock.json scripts/web_assets.p
 web-demo: venv engine web-assets
 	bash scripts/web-demo.sh
 
+# docker-compose 1.29.2 with threadpty as its dockerpty, in .venv-compose, for tests/test_compose.py
+# (a no-op once it is current). THREADPTY_SKIP_COMPOSE=1 skips it and those tests.
+compose:
+	@if [ -n "$$THREADPTY_SKIP_COMPOSE" ] && [ "$$THREADPTY_SKIP_COMPOSE" != 0 ]; then \
+		echo "compose: skipped (THREADPTY_SKIP_COMPOSE is set)"; \
+	else bash scripts/compose.sh; fi
+
 lint: venv
 	$(BIN)/ruff check threadpty tests
 	$(BIN)/ruff format --check threadpty
@@ -51,7 +58,7 @@ demo: venv engine
 	$(BIN)/threadpty run -it --rm --network none threadpty-test/busybox:latest /bin/sh
 
 clean:
-	rm -rf $(VENV) .venv-* build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-* build *.egg-info .pytest_cache .mypy_cache .ruff_cache node_modules threadpty/web/static
 
 # Benchmarks beside the Docker CLI, dockerpty 0.4.1 and a raw socket loop (bench/run.py). Their own
 # venv: dockerpty (and six, pexpect) must never become dependencies of threadpty.

@@ -153,20 +153,55 @@ class PrivateEngine:
             _run(["openssl", *args], cwd=d)
 
         ssl("genrsa", "-out", "ca-key.pem", "2048")
-        ssl("req", "-new", "-x509", "-days", "2", "-key", "ca-key.pem", "-sha256",
-            "-subj", "/CN=threadpty test CA", "-out", "ca.pem")
+        ssl(
+            "req",
+            "-new",
+            "-x509",
+            "-days",
+            "2",
+            "-key",
+            "ca-key.pem",
+            "-sha256",
+            "-subj",
+            "/CN=threadpty test CA",
+            "-out",
+            "ca.pem",
+        )
         for name, ext in (
             ("server", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"),
             ("client", "extendedKeyUsage=clientAuth\n"),
         ):
             ssl("genrsa", "-out", f"{name}-key.pem", "2048")
-            ssl("req", "-new", "-key", f"{name}-key.pem", "-subj", f"/CN={name}",
-                "-out", f"{name}.csr")
+            ssl(
+                "req",
+                "-new",
+                "-key",
+                f"{name}-key.pem",
+                "-subj",
+                f"/CN={name}",
+                "-out",
+                f"{name}.csr",
+            )
             with open(os.path.join(d, f"{name}.ext"), "w") as f:
                 f.write(ext)
-            ssl("x509", "-req", "-days", "2", "-sha256", "-in", f"{name}.csr", "-CA", "ca.pem",
-                "-CAkey", "ca-key.pem", "-CAcreateserial", "-out", f"{name}.pem",
-                "-extfile", f"{name}.ext")
+            ssl(
+                "x509",
+                "-req",
+                "-days",
+                "2",
+                "-sha256",
+                "-in",
+                f"{name}.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca-key.pem",
+                "-CAcreateserial",
+                "-out",
+                f"{name}.pem",
+                "-extfile",
+                f"{name}.ext",
+            )
 
     def start(self) -> None:
         """Start dockerd (again, after ``stop_engine``) and wait until it answers."""
@@ -177,22 +212,34 @@ class PrivateEngine:
             f.write("{}\n")
         args = [
             shutil.which("dockerd") or "/usr/sbin/dockerd",
-            "--host", self.unix_url,
-            "--data-root", os.path.join(self.base, "data"),
-            "--exec-root", os.path.join(self.base, "exec"),
-            "--pidfile", os.path.join(self.base, "docker.pid"),
-            "--config-file", os.path.join(self.base, "daemon.json"),
-            "--iptables=false", "--ip6tables=false", f"--bridge={self.bridge}",
-            "--shutdown-timeout", "2",
+            "--host",
+            self.unix_url,
+            "--data-root",
+            os.path.join(self.base, "data"),
+            "--exec-root",
+            os.path.join(self.base, "exec"),
+            "--pidfile",
+            os.path.join(self.base, "docker.pid"),
+            "--config-file",
+            os.path.join(self.base, "daemon.json"),
+            "--iptables=false",
+            "--ip6tables=false",
+            f"--bridge={self.bridge}",
+            "--shutdown-timeout",
+            "2",
         ]
         if self.tls:
             c = self.certs
             args += [
-                "--host", f"tcp://127.0.0.1:{self.tls_port}",
+                "--host",
+                f"tcp://127.0.0.1:{self.tls_port}",
                 "--tlsverify",
-                "--tlscacert", f"{c}/ca.pem",
-                "--tlscert", f"{c}/server.pem",
-                "--tlskey", f"{c}/server-key.pem",
+                "--tlscacert",
+                f"{c}/ca.pem",
+                "--tlscert",
+                f"{c}/server.pem",
+                "--tlskey",
+                f"{c}/server-key.pem",
             ]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
@@ -257,8 +304,11 @@ class PrivateEngine:
     def _load_image(self) -> None:
         save = subprocess.Popen(["docker", "save", IMAGE], stdout=subprocess.PIPE)
         try:
-            _run(["docker", "load", "-q"], stdin=save.stdout,
-                 env=dict(os.environ, DOCKER_HOST=self.unix_url))
+            _run(
+                ["docker", "load", "-q"],
+                stdin=save.stdout,
+                env=dict(os.environ, DOCKER_HOST=self.unix_url),
+            )
         finally:
             assert save.stdout is not None
             save.stdout.close()
@@ -312,20 +362,25 @@ class PrivateEngine:
             )
         wrapper = os.path.join(self.bin, "ssh")
         with open(wrapper, "w") as f:
-            f.write(f'#!/bin/sh\nexec {shutil.which("ssh") or "/usr/bin/ssh"} '
-                    f'-F {client_config} "$@"\n')
+            f.write(
+                f'#!/bin/sh\nexec {shutil.which("ssh") or "/usr/bin/ssh"} -F {client_config} "$@"\n'
+            )
         os.chmod(wrapper, 0o755)
         with open(os.path.join(self.base, "sshd.log"), "ab") as log:
             self.sshd = subprocess.Popen(
-                [sshd, "-D", "-e", "-f", config], stdout=log, stderr=log,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                [sshd, "-D", "-e", "-f", config],
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.sshd.poll() is not None:
                 raise RigError(f"sshd exited: {open(self.base + '/sshd.log').read()[-2000:]}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.ssh_port), timeout=1
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.ssh_port), timeout=1),
             ):
                 return
             time.sleep(0.05)
@@ -451,8 +506,12 @@ class PrivateEngine:
         if self.proc is not None and self.proc.poll() is None:
             # Remove our containers first, so shutdown has nothing to wait for.
             with contextlib.suppress(Exception):
-                _run(["docker", "rm", "-f", "-v", *self._all_containers()],
-                     env=dict(os.environ, DOCKER_HOST=self.unix_url), timeout=60, check=False)
+                _run(
+                    ["docker", "rm", "-f", "-v", *self._all_containers()],
+                    env=dict(os.environ, DOCKER_HOST=self.unix_url),
+                    timeout=60,
+                    check=False,
+                )
         self.stop_engine()
         # containerd (started by dockerd with our exec-root) and its shims, if any outlived it.
         for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -474,8 +533,13 @@ class PrivateEngine:
         shutil.rmtree(self.base, ignore_errors=True)
 
     def _all_containers(self) -> List[str]:
-        out = _run(["docker", "ps", "-aq"], env=dict(os.environ, DOCKER_HOST=self.unix_url),
-                   timeout=30).stdout.decode().split()
+        out = (
+            _run(
+                ["docker", "ps", "-aq"], env=dict(os.environ, DOCKER_HOST=self.unix_url), timeout=30
+            )
+            .stdout.decode()
+            .split()
+        )
         return out
 
 
@@ -505,8 +569,10 @@ def cleanup_stale() -> None:
 def main() -> None:
     engine = PrivateEngine().setup()
     print(f"DOCKER_HOST={engine.unix_url}")
-    print(f"TLS: DOCKER_HOST=tcp://127.0.0.1:{engine.tls_port} DOCKER_TLS_VERIFY=1 "
-          f"DOCKER_CERT_PATH={engine.certs} (client.pem: copy to cert.pem/key.pem)")
+    print(
+        f"TLS: DOCKER_HOST=tcp://127.0.0.1:{engine.tls_port} DOCKER_TLS_VERIFY=1 "
+        f"DOCKER_CERT_PATH={engine.certs} (client.pem: copy to cert.pem/key.pem)"
+    )
     print(f"SSH: {engine.ssh_url} (PATH={engine.bin}:$PATH)")
     try:
         signal.pause()

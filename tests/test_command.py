@@ -75,35 +75,93 @@ def test_exec_environment_workdir_user(running: str) -> None:
     assert (proc.returncode, proc.stdout) == (0, b"hello /tmp 1234\n")
 
 
+# Error -> status: ours beside the Docker CLI 28's (checked by hand on this machine). Placeholders:
+# {running} a running container, {stopped} one created and never started, {image} the test image.
+STATUS_TABLE = [
+    # case, args, ours, the CLI's, what we say
+    ("unknown image", ["run", "--rm", "threadpty-test/no-such-image:1"], 125, 125, b"find image"),
+    ("exec: no such container", ["exec", "threadpty-no-such", "ls"], 1, 1, b"No such container"),
+    ("attach: no such container", ["attach", "threadpty-no-such"], 1, 1, b"No such container"),
+    ("attach: stopped", ["attach", "{stopped}"], 1, 1, b"cannot attach to a stopped"),
+    ("exec -it without a terminal", ["exec", "-it", "{running}", "sh"], 1, 1, b"not a TTY"),
+    ("run -it without a terminal", ["run", "-it", "--rm", "{image}"], 1, 1, b"not a TTY"),
+    ("exec without a command", ["exec", "{running}"], 1, 1, b"exec needs a command"),
+    # The CLI leaves the refusing to the engine, after `create` ("unable to upgrade to tcp,
+    # received 400", status 1, the container left behind); we refuse before anything exists.
+    ("bad detach keys", ["run", "--detach-keys", "ctrl-1", "{image}"], 125, 1, b"ctrl-1"),
+    ("upper-case detach keys", ["run", "--detach-keys", "ctrl-P", "{image}"], 125, 1, b"ctrl-p"),
+    ("exec detach keys", ["exec", "--detach-keys", "ctrl-P", "{running}", "ls"], 1, 1, b"ctrl-p"),
+    ("run: not found", ["run", "--rm", "{image}", "nosuchcmd"], 127, 127, b"not found"),
+    ("run: not executable", ["run", "--rm", "{image}", "/etc/passwd"], 126, 126, b"permission"),
+    ("exec: not found", ["exec", "{running}", "nosuchcmd"], 126, 126, b"not found"),
+    ("exec: not executable", ["exec", "{running}", "/etc/passwd"], 126, 126, b"permission"),
+    ("run: bad flag", ["run", "--no-such-flag", "{image}"], 125, 125, b"--no-such-flag"),
+    ("exec: bad flag", ["exec", "--no-such-flag", "{running}", "ls"], 125, 125, b"--no-such"),
+    ("no subcommand", [], 125, 0, b"required"),  # the CLI prints its help there
+]
+
+
 @pytest.mark.parametrize(
-    "args, message",
-    [
-        (["run", "--rm", "threadpty-test/no-such-image:1"], b"Unable to find image"),
-        (["exec", "threadpty-no-such-container", "ls"], b"No such container"),
-        (["attach", "threadpty-no-such-container"], b"No such container"),
-        (["exec", "-it", "whatever", "sh"], b"the input device is not a TTY"),
-        (["run", "--detach-keys", "ctrl-1", IMAGE], b"ctrl-1"),
-    ],
+    "args, ours, cli, message", [row[1:] for row in STATUS_TABLE], ids=[r[0] for r in STATUS_TABLE]
 )
-def test_errors_are_one_line(args: list, message: bytes) -> None:
-    proc = threadpty(*args)
-    assert proc.returncode != 0
+def test_error_statuses(
+    args: list, ours: int, cli: int, message: bytes, running: str, make_container: Callable
+) -> None:
+    names = {"running": running, "image": IMAGE, "stopped": ""}
+    if "{stopped}" in args:
+        names["stopped"] = make_container("true")
+    proc = threadpty(*[a.format(**names) for a in args])
     no_traceback(proc)
-    assert message in proc.stderr
+    assert proc.returncode == ours, proc.stderr
+    assert message in proc.stdout + proc.stderr
+    assert b"threadpty: threadpty:" not in proc.stderr
+    if ours in (1, 125) and b"usage:" not in proc.stderr:
+        # One line, with one prefix.
+        assert proc.stderr.startswith(b"threadpty: "), proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.parametrize("command, status", [("exec", 1), ("run", 125)])  # the CLI's
+def test_unreachable_engine_names_the_host(command: str, status: int) -> None:
+    args = ["x", "ls"] if command == "exec" else [IMAGE]
+    proc = threadpty(command, *args, env={"DOCKER_HOST": "tcp://127.0.0.1:9"})
+    assert proc.returncode == status
+    no_traceback(proc)
+    assert b"tcp://127.0.0.1:9" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
-def test_unreachable_engine_names_the_host() -> None:
-    proc = threadpty("exec", "x", "ls", env={"DOCKER_HOST": "tcp://127.0.0.1:9"})
+def test_refused_detach_keys_leave_no_container(client: Any) -> None:
+    name = f"threadpty-keys-{os.getpid()}"
+    proc = threadpty("run", "-i", "--name", name, "--detach-keys", "ctrl-P", IMAGE, "true")
     assert proc.returncode == 125
-    no_traceback(proc)
-    assert b"tcp://127.0.0.1:9" in proc.stderr
+    assert b"did you mean 'ctrl-p'" in proc.stderr
+    assert not client.containers(all=True, filters={"name": name})
 
 
-def test_bad_flags() -> None:
-    proc = threadpty("run", "--no-such-flag", IMAGE)
-    assert proc.returncode == 2
-    no_traceback(proc)
+def test_empty_detach_keys_mean_the_default() -> None:
+    proc = threadpty(
+        "run", "-i", "--rm", "--detach-keys=", "--network", "none", IMAGE, "cat", input=b"ok\n"
+    )
+    assert (proc.returncode, proc.stdout) == (0, b"ok\n"), proc.stderr
+
+
+def test_env_name_without_value(running: str) -> None:
+    env = {"THREADPTY_SET": "here"}
+    os.environ.pop("THREADPTY_UNSET", None)
+    script = "echo ${THREADPTY_SET-unset} ${THREADPTY_UNSET-unset}"
+    args = ["-e", "THREADPTY_SET", "-e", "THREADPTY_UNSET"]
+    proc = threadpty("exec", *args, running, "sh", "-c", script, env=env)
+    assert (proc.returncode, proc.stdout) == (0, b"here unset\n"), proc.stderr
+    proc = threadpty("run", "--rm", "--network", "none", *args, IMAGE, "sh", "-c", script, env=env)
+    assert (proc.returncode, proc.stdout) == (0, b"here unset\n"), proc.stderr
+
+
+def test_version() -> None:
+    import threadpty as package
+
+    proc = threadpty("--version")
+    assert (proc.returncode, proc.stdout) == (0, f"threadpty {package.__version__}\n".encode())
 
 
 def test_output_into_head_ends_quietly(running: str) -> None:
@@ -190,3 +248,16 @@ def test_console_script_installed() -> None:
     assert exe is not None
     proc = subprocess.run([exe, "--help"], capture_output=True, timeout=30)
     assert proc.returncode == 0 and b"run" in proc.stdout
+
+
+def test_log_lines_have_one_prefix() -> None:
+    import logging
+
+    from threadpty.__main__ import _OnePrefix
+
+    def line(msg: str) -> str:
+        record = logging.LogRecord("threadpty", logging.WARNING, __file__, 1, msg, (), None)
+        return _OnePrefix().format(record)
+
+    assert line("threadpty: failed to resize") == "threadpty: failed to resize"
+    assert line("failed to resize") == "threadpty: failed to resize"

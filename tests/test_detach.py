@@ -16,14 +16,28 @@ from threadpty._detach import DetachMatcher, parse_detach_keys
         ("ctrl-@", b"\x00"),
         ("ctrl-[", b"\x1b"),
         ("ctrl-\\,ctrl-],ctrl-^,ctrl-_", b"\x1c\x1d\x1e\x1f"),
-        ("CTRL-A, b", b"\x01b"),
+        ("DEL,ctrl-z", b"\x7f\x1a"),
+        (" ", b" "),
     ],
 )
 def test_parse(spec: str, keys: bytes) -> None:
     assert parse_detach_keys(spec) == keys
 
 
-@pytest.mark.parametrize("spec, bad", [("ctrl-1", "ctrl-1"), ("ab", "ab"), ("ctrl-p,", "''")])
+# The engine refuses all of these, some only after the container or exec has been created.
+@pytest.mark.parametrize(
+    "spec, bad",
+    [
+        ("ctrl-1", "ctrl-1"),
+        ("ab", "ab"),
+        ("ctrl-p,", "''"),
+        ("ctrl-P", "did you mean 'ctrl-p'"),
+        ("CTRL-A,b", "did you mean 'ctrl-a'"),
+        ("ctrl-p, ctrl-q", "did you mean 'ctrl-q'"),
+        ("é", "é"),
+        ("del", "did you mean 'DEL'"),
+    ],
+)
 def test_parse_rejects_naming_the_key(spec: str, bad: str) -> None:
     with pytest.raises(ValueError, match=bad):
         parse_detach_keys(spec)

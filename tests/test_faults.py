@@ -107,9 +107,7 @@ def test_engine_killed_session_ends_quickly(
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("kind", ["exec", "run"])
-def test_engine_killed_raises_engine_error(
-    pengine: PrivateEngine, pclient: Any, kind: str
-) -> None:
+def test_engine_killed_raises_engine_error(pengine: PrivateEngine, pclient: Any, kind: str) -> None:
     session, _ = _flooding_session(pclient, kind)
     pengine.stop_engine(signal.SIGKILL)
     with pytest.raises(threadpty.EngineError, match="engine"):
@@ -226,9 +224,7 @@ class Feeder:
 
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("kind", ["run", "exec"])
-def test_container_killed_during_input(
-    client: Any, make_container: Callable, kind: str
-) -> None:
+def test_container_killed_during_input(client: Any, make_container: Callable, kind: str) -> None:
     feeder = Feeder()
     out = Counter()
     try:
@@ -330,9 +326,7 @@ def test_input_without_stdin_open(
     untouched(tty)
 
 
-def test_exec_id_already_used(
-    client: Any, running: str, tty: Tuple[Any, Any, List[Any]]
-) -> None:
+def test_exec_id_already_used(client: Any, running: str, tty: Tuple[Any, Any, List[Any]]) -> None:
     stdin, stdout, _ = tty
     # Finished.
     done = threadpty.exec_create(client, running, "true", interactive=False)
@@ -360,9 +354,11 @@ def test_closed_client(running: str, tty: Tuple[Any, Any, List[Any]]) -> None:
     closed = docker.APIClient(version="auto")
     closed.close()
     out = io.BytesIO()
-    code = threadpty.Session.exec(
-        closed, running, "echo still", stdout=out, interactive=False
-    ).start().join(timeout=30)
+    code = (
+        threadpty.Session.exec(closed, running, "echo still", stdout=out, interactive=False)
+        .start()
+        .join(timeout=30)
+    )
     assert (code, out.getvalue()) == (0, b"still\n")
     closed.close()
     untouched(tty)
@@ -462,11 +458,22 @@ def test_hundred_sessions_at_once(running: str, capsys: Any) -> None:
             os.write(w, f"in{i}\n".encode())
             os.close(w)
             with os.fdopen(r, "rb") as rf:
-                code = threadpty.Session.exec(
-                    client, running,
-                    ["sh", "-c", f"cat; head -c {10000 + i} /dev/zero | tr '\\0' x; exit {i % 7}"],
-                    stdin=rf, stdout=out, tty=False,
-                ).start().join(timeout=300)
+                code = (
+                    threadpty.Session.exec(
+                        client,
+                        running,
+                        [
+                            "sh",
+                            "-c",
+                            f"cat; head -c {10000 + i} /dev/zero | tr '\\0' x; exit {i % 7}",
+                        ],
+                        stdin=rf,
+                        stdout=out,
+                        tty=False,
+                    )
+                    .start()
+                    .join(timeout=300)
+                )
             results[i] = (code, out.getvalue())
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
@@ -543,8 +550,12 @@ def test_stdout_object_that_stalls(client: Any, running: str) -> None:
     out, err = SlowWriter(), SlowWriter()
     err.calls = 100  # only stdout stalls; stderr frames wait behind it
     session = threadpty.Session.exec(
-        client, running, ["sh", "-c", "seq 1 100000; seq 1 50000 >&2"],
-        stdout=out, stderr=err, interactive=False,
+        client,
+        running,
+        ["sh", "-c", "seq 1 100000; seq 1 50000 >&2"],
+        stdout=out,
+        stderr=err,
+        interactive=False,
     ).start()
     assert session.join(timeout=90) == 0
     assert bytes(out.data) == _seq(100000) and bytes(err.data) == _seq(50000)
@@ -554,10 +565,7 @@ def test_stdout_object_that_stalls(client: Any, running: str) -> None:
 def test_keystrokes_during_output_flood(client: Any, running: str) -> None:
     keys = [b"k%05d;" % i for i in range(2000)]
     typed = b"".join(keys)
-    script = (
-        "stty raw -echo; (yes | head -c 2000000) & "
-        f"head -c {len(typed)} > /tmp/keys; wait"
-    )
+    script = f"stty raw -echo; (yes | head -c 2000000) & head -c {len(typed)} > /tmp/keys; wait"
     r, w = os.pipe()
     first = bytearray()
 
@@ -588,4 +596,3 @@ def test_keystrokes_during_output_flood(client: Any, running: str) -> None:
         client, running, "cat /tmp/keys", stdout=check, interactive=False
     ).start().join(timeout=30)
     assert check.getvalue() == typed
-

@@ -86,9 +86,7 @@ def reference(data: bytes) -> Outcome:
     return bytes(out[1]), bytes(out[2]), None, ""
 
 
-good_frames = st.lists(
-    st.tuples(st.sampled_from([0, 1, 2]), st.binary(max_size=300)), max_size=20
-)
+good_frames = st.lists(st.tuples(st.sampled_from([0, 1, 2]), st.binary(max_size=300)), max_size=20)
 cuts = st.lists(st.integers(min_value=0, max_value=10_000), max_size=30)
 # Mostly frame-shaped garbage: real headers with bogus ids and lengths, and random bytes.
 noise = st.lists(

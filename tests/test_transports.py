@@ -54,7 +54,6 @@ def box(rig: PrivateEngine) -> str:
     return str(cid)
 
 
-
 @pytest.fixture(scope="module", params=TRANSPORTS)
 def remote(request: Any, rig: PrivateEngine) -> Tuple[str, Any]:
     """(name, APIClient) over one transport; made before a test so its threads are not counted."""
@@ -80,8 +79,12 @@ def test_exit_code_and_streams_apart(remote: Tuple[str, Any], box: str) -> None:
     _, client = remote
     out, err = io.BytesIO(), io.BytesIO()
     session = threadpty.Session.exec(
-        client, box, ["sh", "-c", "echo o; echo e >&2; exit 5"],
-        stdout=out, stderr=err, interactive=False,
+        client,
+        box,
+        ["sh", "-c", "echo o; echo e >&2; exit 5"],
+        stdout=out,
+        stderr=err,
+        interactive=False,
     ).start()
     assert session.join(timeout=60) == 5
     assert (out.getvalue(), err.getvalue()) == (b"o\n", b"e\n")
@@ -119,8 +122,12 @@ def test_input_that_ends_output(remote: Tuple[str, Any], box: str) -> None:
     payload = os.urandom(200_000)
     out = io.BytesIO()
     session = threadpty.Session.exec(
-        client, box, ["sh", "-c", "head -c 200000 | sha256sum"],
-        stdin=io.BytesIO(payload), stdout=out, tty=False,
+        client,
+        box,
+        ["sh", "-c", "head -c 200000 | sha256sum"],
+        stdin=io.BytesIO(payload),
+        stdout=out,
+        tty=False,
     ).start()
     assert session.join(timeout=60) == 0
     assert out.getvalue().split()[0].decode() == hashlib.sha256(payload).hexdigest()
@@ -163,8 +170,12 @@ def test_resize_reaches_the_tty(remote: Tuple[str, Any], box: str) -> None:
     out = io.BytesIO()
     with os.fdopen(r, "rb") as rf:
         session = threadpty.Session.exec(
-            client, box, ["sh", "-c", "echo READY; read x; stty size; echo got $x"],
-            stdin=rf, stdout=out, tty=True,
+            client,
+            box,
+            ["sh", "-c", "echo READY; read x; stty size; echo got $x"],
+            stdin=rf,
+            stdout=out,
+            tty=True,
         ).start()
         try:
             wait_for(lambda: b"READY" in out.getvalue(), 60, "READY")
@@ -184,8 +195,12 @@ def test_close_wakes_an_idle_session(remote: Tuple[str, Any], box: str) -> None:
     out = io.BytesIO()
     with os.fdopen(r, "rb") as rf:
         session = threadpty.Session.exec(
-            client, box, ["sh", "-c", "echo READY; exec sleep 3600"],
-            stdin=rf, stdout=out, tty=True,
+            client,
+            box,
+            ["sh", "-c", "echo READY; exec sleep 3600"],
+            stdin=rf,
+            stdout=out,
+            tty=True,
         ).start()
         try:
             wait_for(lambda: b"READY" in out.getvalue(), 60, "READY")
@@ -203,10 +218,17 @@ def test_sessions_at_once(remote: Tuple[str, Any], box: str) -> None:
 
     def one(i: int) -> None:
         out = io.BytesIO()
-        code = threadpty.Session.exec(
-            client, box, ["sh", "-c", f"head -c {50000 + i} /dev/zero; exit {i}"],
-            stdout=out, interactive=False,
-        ).start().join(timeout=120)
+        code = (
+            threadpty.Session.exec(
+                client,
+                box,
+                ["sh", "-c", f"head -c {50000 + i} /dev/zero; exit {i}"],
+                stdout=out,
+                interactive=False,
+            )
+            .start()
+            .join(timeout=120)
+        )
         results[i] = (code, len(out.getvalue()))
 
     workers = [threading.Thread(target=one, args=(i,)) for i in range(5)]
@@ -231,6 +253,7 @@ def test_no_descriptor_or_process_left(remote: Tuple[str, Any], box: str) -> Non
 
     name, _ = remote
     if name == "tls":  # no end of input over TLS: an exec that does not wait for it
+
         def one() -> None:  # noqa: F811
             out = io.BytesIO()
             session = threadpty.Session.exec(

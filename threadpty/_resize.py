@@ -140,5 +140,5 @@ class Resizer:
                     except queue.Empty:
                         pass
                     continue
-                log.warning("threadpty: failed to resize the tty to %dx%d: %s", *size, exc)
+                log.warning("failed to resize the tty to %dx%d: %s", *size, exc)
         return None

@@ -6,14 +6,32 @@ import threading
 from types import TracebackType
 from typing import Any, Optional, Tuple, Type
 
-from . import _docker
+from . import _docker, io, tty
 from ._detach import DEFAULT_DETACH_KEYS, parse_detach_keys
 from ._resize import Resizer
 from ._winch import dispatcher
-from .operations import ExecOperation, RunOperation, exec_create
+from .operations import ExecOperation, RunOperation, _Streams, exec_create
 from .session import Session
 from .target import Channel
 from .tty import size as tty_size
+
+# dockerpty.pty's names, so that ``from dockerpty.pty import RunOperation`` (docker-compose) and
+# friends work with this module in its place.
+Operation = _Streams
+
+__all__ = [
+    "ExecOperation",
+    "Operation",
+    "PseudoTerminal",
+    "RunOperation",
+    "WINCHHandler",
+    "exec_command",
+    "exec_create",
+    "io",
+    "start",
+    "start_exec",
+    "tty",
+]
 
 
 class WINCHHandler:

@@ -596,7 +596,7 @@ class Session:
                 if self._input is not None and self._input is not threading.current_thread():
                     self._input.join(timeout=_INPUT_JOIN)
                     if self._input.is_alive():
-                        log.debug("threadpty: the input object cannot be woken; it ends later")
+                        log.debug("the input object cannot be woken; its thread ends later")
                 for helper in (self._resizer, self._proxy):
                     if helper is not None and helper.thread.ident is not None:
                         helper.thread.join()

@@ -1,0 +1,1 @@
+from threadpty import *  # noqa: F401,F403

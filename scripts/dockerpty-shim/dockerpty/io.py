@@ -1,0 +1,1 @@
+from threadpty.io import *  # noqa: F401,F403

@@ -1,0 +1,1 @@
+from threadpty.pty import *  # noqa: F401,F403

@@ -1,0 +1,1 @@
+from threadpty.tty import *  # noqa: F401,F403
