@@ -15,6 +15,7 @@ ENGINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Docker's own rule for names ([a-zA-Z0-9][a-zA-Z0-9_.-]+), and ids are hex.
 CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 DEFAULT = "default"
+_CA_OVERRIDES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 
 class EngineConfigError(ValueError):
@@ -88,10 +89,16 @@ def make_client(url: Optional[str], cert_dir: Optional[str], pool: int = 10) -> 
             kwargs["tls"] = env["tls"]
     if "tls" in kwargs and url.startswith("tcp://"):
         url = "https://" + url[len("tcp://") :]
-    client = docker.APIClient(base_url=url, version="auto", **kwargs)
-    if "tls" in kwargs:
-        # requests would let REQUESTS_CA_BUNDLE replace the engine's CA (requests#3829).
-        client.trust_env = False
+    if "tls" not in kwargs:
+        return docker.APIClient(base_url=url, version="auto", **kwargs)
+    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace the engine's CA (requests#3829):
+    # kept out while the client asks the engine's API version, and for good with trust_env.
+    saved = {k: os.environ.pop(k) for k in _CA_OVERRIDES if k in os.environ}
+    try:
+        client = docker.APIClient(base_url=url, version="auto", **kwargs)
+    finally:
+        os.environ.update(saved)
+    client.trust_env = False
     return client
 
 
