@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint engine venv compose test-versions clean bench demo browser web-assets web-demo
+.PHONY: test lint engine venv compose test-versions clean bench bench-web demo browser web-assets web-demo
 
 venv: $(STAMP)
 
@@ -72,5 +72,20 @@ $(BENCH_STAMP): setup.cfg setup.py pyproject.toml
 	$(BENCH_VENV)/bin/python -m pip install -q -e . 'dockerpty==0.4.1' six pexpect
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP) engine
+bench: $(BENCH_STAMP) engine bench-web
 	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
+# `threadpty web` beside wetty (npm, pinned by bench/web/package-lock.json, in bench/web/node_modules)
+# and terminado (PyPI), in a venv of their own (bench/web_run.py; about 5 minutes, --quick 1.5).
+BENCH_WEB_VENV := .venv-bench-web
+BENCH_WEB_STAMP := $(BENCH_WEB_VENV)/.installed
+
+$(BENCH_WEB_STAMP): setup.cfg setup.py pyproject.toml bench/web/package-lock.json
+	test -x $(BENCH_WEB_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_WEB_VENV)
+	$(BENCH_WEB_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BENCH_WEB_VENV)/bin/python -m pip install -q -e '.[web]' terminado
+	cd bench/web && npm ci --no-audit --no-fund
+	touch $@
+
+bench-web: $(BENCH_WEB_STAMP) engine web-assets
+	$(BENCH_WEB_VENV)/bin/python -W ignore::DeprecationWarning bench/web_run.py $(BENCH_ARGS)
