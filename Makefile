@@ -87,5 +87,8 @@ $(BENCH_WEB_STAMP): setup.cfg setup.py pyproject.toml bench/web/package-lock.jso
 	cd bench/web && npm ci --no-audit --no-fund
 	touch $@
 
+# Of `make bench`'s BENCH_ARGS only --quick applies here; BENCH_WEB_ARGS for the rest.
+BENCH_WEB_ARGS ?= $(filter --quick,$(BENCH_ARGS))
+
 bench-web: $(BENCH_WEB_STAMP) engine web-assets
-	$(BENCH_WEB_VENV)/bin/python -W ignore::DeprecationWarning bench/web_run.py $(BENCH_ARGS)
+	$(BENCH_WEB_VENV)/bin/python -W ignore::DeprecationWarning bench/web_run.py $(BENCH_WEB_ARGS)
