@@ -447,7 +447,11 @@ def write(out: str, summary: Dict[str, Any], raw: Dict[str, Any], rounds: int, k
         "Memory: (the tree's memory with 50 sessions open − with none, after one warm-up "
         "session) ÷ 50. PSS splits shared pages (the Docker CLI's binary) among the processes "
         "that map them; RSS counts them in each. The shells inside the container are the same "
-        "for every peer and not counted.",
+        "for every peer and not counted. threadpty web's later rounds can come out lower than its "
+        "first: its process keeps the memory freed by the previous round's sessions and reuses "
+        "it (per round: "
+        + ", ".join(f"{m['pss_per_session_kib']:.0f}" for m in raw["threadpty"]["memory"])
+        + " KiB PSS); the first round is the cold figure.",
         "",
     ]
     with open(out, "w") as f:

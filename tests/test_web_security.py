@@ -73,6 +73,9 @@ def test_pages_need_the_token(index: WebServer) -> None:
 def test_token_in_the_url_becomes_a_cookie(index: WebServer, box: str) -> None:
     status, headers, _ = get(index.url("/"))
     assert status == 302 and headers["Location"] == "/"
+    # Only the token leaves the URL.
+    status, headers, _ = get(index.url(f"/t/{box}?engine=default"))
+    assert status == 302 and headers["Location"] == f"/t/{box}?engine=default"
     cookie = headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     status, _, body = get(index.url("/", token=False), {"Cookie": cookie.split(";")[0]})

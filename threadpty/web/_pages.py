@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import http
 import os
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import quote
@@ -49,8 +50,6 @@ def response(
     content_type: str = "text/plain; charset=utf-8",
     extra: Optional[List[Tuple[str, str]]] = None,
 ) -> Response:
-    import http
-
     headers = Headers(
         [
             ("Content-Type", content_type),

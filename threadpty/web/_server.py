@@ -16,7 +16,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlsplit
 
 from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
@@ -217,7 +217,9 @@ class WebServer:
             return _pages.text(404, "not found")
         if "token" in parse_qs(urlsplit(path).query) and self.auth.token is not None:
             # Trade the token in the URL for a cookie, and take it out of the address bar.
-            return _pages.redirect(route, [("Set-Cookie", self.auth.cookie_header())])
+            rest = [(k, v) for k, v in parse_qsl(urlsplit(path).query) if k != "token"]
+            location = route + ("?" + urlencode(rest) if rest else "")
+            return _pages.redirect(location, [("Set-Cookie", self.auth.cookie_header())])
         if route.startswith("/static/"):
             return _pages.static(route[len("/static/") :])
         if route == "/":
