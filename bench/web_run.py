@@ -6,7 +6,8 @@ same container, measured through WebSocket clients in this process.
 Figures, per peer, rounds interleaved (order rotated each round; the machine is shared and noisy):
 - keystroke echo: one character sent, time until its echo arrives (median, p99);
 - flood: `cat` of a file of `seq`'s lines through the TTY (output processing off), MiB/s from
-  first byte to last at a client that reads as fast as it can (wetty's client acknowledges as its page does, or it pauses);
+  first byte to last at a client that reads as fast as it can (wetty's client acknowledges as
+  its page does, or wetty pauses);
 - memory per session at 50 sessions: (memory of the server's process tree with 50 sessions open −
   with none) / 50; the tree is the server and its children (the `docker exec` CLI processes of
   wetty and terminado; threadpty web has none). PSS (shared pages split) and RSS both reported.
