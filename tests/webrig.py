@@ -74,6 +74,7 @@ class WebServer:
         try:
             out, err = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
+            _dump_threads(self.proc.pid)
             self.proc.kill()
             out, err = self.proc.communicate(timeout=10)
             raise AssertionError(
@@ -151,3 +152,11 @@ class Reader:
             assert left > 0, "no control message came"
             self.one(left)
         return self.controls.pop(0)
+
+
+def _dump_threads(pid: int) -> None:
+    """Where a server that does not stop is stuck, for the failure's report (py-spy, if here)."""
+    spy = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    if os.path.exists(spy):
+        out = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True, timeout=60)
+        sys.stderr.write(out.stdout.decode(errors="replace"))
