@@ -66,6 +66,60 @@ def verdict(ok: Optional[bool]) -> str:
     return "—" if ok is None else ("**met**" if ok else "**missed**")
 
 
+PIPE_CASES = {
+    "exec-out": "exec, no TTY: `stdout=PIPE`, `read1(1 MiB)`",
+    "exec-outtty": "exec, TTY: `stdout=PIPE`, `read1(1 MiB)`",
+    "exec-in": "exec stdin → `wc -c`: `stdin=PIPE`, `write(1 MiB)`",
+}
+
+
+def pipe_table(
+    add: Callable[[str], None],
+    streams: Dict[str, Any],
+    mibs: Callable[..., Optional[float]],
+    cpu_per_gib: Callable[..., Optional[float]],
+) -> None:
+    """threadpty's PIPE streams beside its file-object path and the raw loop, same rounds."""
+    if not any("pipe" in streams.get(c, {}) for c in PIPE_CASES):
+        return
+    add("## 1b. PIPE streams beside the file-object path\n")
+    add(
+        "The same exec sessions as above, driven as a program would: output read from "
+        "`session.stdout` with `read1(1 MiB)` by the worker's main thread and written to the "
+        "same pipe as every peer's; input written to `session.stdin` in 1 MiB pieces. `file "
+        "object` is the threadpty column above (output to an unbuffered file on fd 1; input read "
+        "from a file by the input thread). Ratios are paired per round.\n"
+    )
+    add(
+        "| stream | PIPE MiB/s | file object MiB/s | raw MiB/s | PIPE/file MiB/s | PIPE/raw "
+        "MiB/s | PIPE CPU/GiB | file object CPU/GiB | PIPE/file CPU/GiB | target ≥0.9×, ≤1.2× |"
+    )
+    add("|---|---|---|---|---|---|---|---|---|---|")
+    for case, name in PIPE_CASES.items():
+        runs = streams.get(case, {})
+        if "pipe" not in runs:
+            continue
+        speed = {
+            p: by_round(runs.get(p, []), lambda e, c=case: mibs(c, e))
+            for p in ("pipe", "threadpty", "raw")
+        }
+        cpu = {p: by_round(runs.get(p, []), cpu_per_gib) for p in ("pipe", "threadpty")}
+        r_speed = paired(speed["pipe"], speed["threadpty"])
+        r_raw = paired(speed["pipe"], speed["raw"])
+        r_cpu = paired(cpu["pipe"], cpu["threadpty"])
+        ok = None
+        if r_speed and r_cpu:
+            ok = med(r_speed) >= 0.9 and med(r_cpu) <= 1.2
+        add(
+            f"| {name} | "
+            + " | ".join(spread(list(speed[p].values())) for p in ("pipe", "threadpty", "raw"))
+            + f" | {ratio_cell(r_speed)} | {ratio_cell(r_raw)} | "
+            + " | ".join(spread(list(cpu[p].values()), 2) for p in ("pipe", "threadpty"))
+            + f" | {ratio_cell(r_cpu)} | {verdict(ok)} |"
+        )
+    add("")
+
+
 def write_report(
     meta: Dict[str, Any],
     samples: Dict[str, Any],
@@ -161,11 +215,13 @@ def write_report(
         empties = []
         for case in CASES:
             if case in streams:
-                for p in PEER_NAMES:
+                for p in list(PEER_NAMES) + ["pipe"]:
                     xs = [e["empty"]["cpu"] for e in streams[case].get(p, []) if e["empty"]["ok"]]
                     if xs:
-                        empties.append(f"{PEER_NAMES[p]} {case} {med(xs) * 1e3:.0f}")
+                        name = PEER_NAMES.get(p, "threadpty PIPE")
+                        empties.append(f"{name} {case} {med(xs) * 1e3:.0f}")
         add("\nCPU of the empty sessions themselves (ms, median): " + "; ".join(empties) + ".\n")
+        pipe_table(add, streams, mibs, cpu_per_gib)
 
     lat = samples.get("latency", {})
     if lat:

@@ -44,6 +44,10 @@ MiB = 1 << 20
 GiB = 1 << 30
 LINE = (b"0123456789abcdef" * 4)[:63] + b"\n"  # 64 bytes
 PEERS = ["threadpty", "raw", "cli", "dockerpty"]
+# threadpty driven through PIPEs (``stdout=PIPE`` read with ``read1``; ``stdin=PIPE`` written in
+# 1 MiB pieces), beside the file-object path ("threadpty") in the same rounds: exec cases only.
+PIPE_PEER = "pipe"
+PIPE_CASES = ("exec-out", "exec-outtty", "exec-in")
 
 
 def log(msg: str) -> None:
@@ -336,8 +340,8 @@ class Bench:
                 }
                 if is_in:
                     spec["stdin"] = path
-                if self.args.profile and peer == "threadpty" and not empty:
-                    spec["profile"] = os.path.join(HERE, f"profile-{case}.pstats")
+                if self.args.profile and peer in ("threadpty", PIPE_PEER) and not empty:
+                    spec["profile"] = os.path.join(HERE, f"profile-{peer}-{case}.pstats")
                 got = self.py_peer(spec, demux=(peer == "raw" and not tty), timeout=timeout)
         finally:
             if is_in:
@@ -376,8 +380,9 @@ class Bench:
         broken: Dict[Tuple[str, str], str] = {}
         for r in range(self.rounds):
             for ci, case in enumerate(cases):
-                shift = (r + ci) % len(PEERS)
-                order = PEERS[shift:] + PEERS[:shift]
+                peers = PEERS + [PIPE_PEER] if case in PIPE_CASES else PEERS
+                shift = (r + ci) % len(peers)
+                order = peers[shift:] + peers[:shift]
                 for peer in order:
                     if (peer, case) in broken:
                         continue

@@ -338,3 +338,28 @@ def test_writing_after_the_end_is_a_broken_pipe(client: Any, running: str) -> No
         assert s.stdout.read() == b""
     with pytest.raises(BrokenPipeError):
         s.stdin.write(b"late\n")
+
+
+def test_communicate_as_popen_does(client: Any, running: str) -> None:
+    s = threadpty.Session.exec(
+        client,
+        running,
+        ["sh", "-c", "tr a-z A-Z; echo done >&2; exit 2"],
+        stdin=threadpty.PIPE,
+        stdout=threadpty.PIPE,
+        stderr=threadpty.PIPE,
+        text=True,
+    )
+    assert s.communicate("hello\n") == ("HELLO\n", "done\n")
+    assert s.exit_code == 2 and not s.running
+
+
+def test_communicate_times_out_and_closes(client: Any, running: str) -> None:
+    import subprocess
+
+    s = threadpty.Session.exec(
+        client, running, ["sleep", "600"], interactive=False, stdout=threadpty.PIPE
+    )
+    with pytest.raises(subprocess.TimeoutExpired):
+        s.communicate(timeout=0.5)
+    assert not s.running and s.exit_code is None

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+import pathlib
 import threading
 
-from threadpty._streams import Sink, Source
+from threadpty._streams import FILE_CHUNK, Sink, Source
 
 
 def test_text_sink_never_splits_a_character() -> None:
@@ -62,3 +63,19 @@ def test_source_stop_wakes_a_reader_blocked_on_a_descriptor() -> None:
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_source_reads_a_regular_file_in_large_pieces_and_stops_between_them(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = tmp_path / "input"
+    path.write_bytes(os.urandom(3 << 20) + b"tail")
+    fds_before = len(os.listdir("/proc/self/fd"))
+    with open(path, "rb", buffering=0) as f:
+        source = Source(f)
+        # A file never blocks: no wake-up pipe to wait on, and 1 MiB per read, not 64 KiB.
+        assert len(os.listdir("/proc/self/fd")) == fds_before + 1
+        assert len(source.read()) == FILE_CHUNK
+        source.stop()
+        assert source.read() == b""
+        source.close()

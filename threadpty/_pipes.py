@@ -8,9 +8,9 @@ control holds the container back. Memory stays at ``limit`` bytes per pipe whate
 from __future__ import annotations
 
 import io
+import queue
 import threading
-from collections import deque
-from typing import Any, Callable, Deque, Optional
+from typing import Any, Callable, Optional
 
 DEFAULT_LIMIT = 1024 * 1024
 
@@ -25,14 +25,21 @@ class _Sentinel:
 
 PIPE: Any = _Sentinel("PIPE")
 STDOUT: Any = _Sentinel("STDOUT")
+_END: Any = _Sentinel("end of output")
 
 
-class OutputPipe(io.RawIOBase):
-    """The raw side of ``session.stdout``/``session.stderr``; wrapped in a ``BufferedReader``.
+class OutputPipe(io.BufferedIOBase):
+    """``session.stdout``/``session.stderr`` in binary mode: a buffered reader of the output.
 
-    ``readinto`` blocks until output arrives and returns 0 at its end. Closing it tells the
-    session that nobody reads any more: the session then ends as a pipeline does when its reader
-    goes away.
+    Reads block until output arrives and return ``b""`` at its end. ``read1`` hands over the
+    chunks as the session put them, uncopied when one fits, joined when several are waiting.
+    Closing it tells the session that nobody reads any more: the session then ends as a pipeline
+    does when its reader goes away.
+
+    Every chunk crosses from the output thread to the reader, so the hand-over is what a PIPE
+    costs over a file object: it is a ``SimpleQueue`` (one C-level lock, no Python-level
+    condition per chunk), and the byte count that bounds it is two counters each written by one
+    side only, so neither side takes a lock unless the writer has to wait for room.
     """
 
     def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
@@ -40,43 +47,125 @@ class OutputPipe(io.RawIOBase):
         if limit < 1:
             raise ValueError(f"bufsize must be positive, got {limit}")
         self._limit = limit
-        self._chunks: Deque[bytes] = deque()
-        self._held = 0
+        self._queue: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self._rest = b""  # taken from the queue, not yet read
         self._ended = False
-        self._aborted = False
+        self._put = 0  # bytes queued, written by the session's side only
+        self._taken = 0  # bytes read, written by the reader's side only
         self._gone = False  # the reader closed it
-        self._cond = threading.Condition()
+        self._aborted = False
+        self._writer_waits = False
+        self._room = threading.Condition(threading.Lock())
+        self._read_lock = threading.Lock()  # readers in several threads take turns
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buf: Any) -> int:
-        view = memoryview(buf).cast("B")
-        with self._cond:
-            while not self._chunks and not self._ended:
+    def _fill(self) -> bytes:
+        """What is ready to read, waiting for it; ``b""`` at the end. Under ``_read_lock``."""
+        if self._gone:
+            raise ValueError("read of closed file")
+        if not self._rest and not self._ended:
+            data = self._queue.get()
+            if data is _END:
                 if self._gone:
                     raise ValueError("read of closed file")
-                self._cond.wait()
-            n = 0
-            while self._chunks and n < len(view):
-                chunk = self._chunks[0]
-                take = min(len(chunk), len(view) - n)
-                view[n : n + take] = chunk[:take]
+                self._ended = True
+            else:
+                self._rest = data
+        return self._rest
+
+    def _consume(self, n: int) -> None:
+        self._rest = self._rest[n:] if n < len(self._rest) else b""
+        self._taken += n
+        # The writer sets the flag before it looks at the counts, so it cannot miss this.
+        if self._writer_waits:
+            with self._room:
+                self._room.notify()
+
+    def read1(self, size: Optional[int] = -1) -> bytes:
+        with self._read_lock:
+            data = self._fill()
+            if size is None or size < 0:
+                size = self._limit
+            queue_ = self._queue
+            if len(data) < size and not queue_.empty():
+                parts = [data]
+                n = len(data)
+                while n < size and not queue_.empty():
+                    more = queue_.get()
+                    if more is _END:
+                        self._ended = True
+                        break
+                    parts.append(more)
+                    n += len(more)
+                data = self._rest = b"".join(parts)
+            if len(data) > size:
+                data = data[:size]
+            self._consume(len(data))
+            return data
+
+    def read(self, size: Optional[int] = -1) -> bytes:
+        parts = []
+        n = 0
+        with self._read_lock:
+            while size is None or size < 0 or n < size:
+                data = self._fill()
+                if not data:
+                    break
+                if size is not None and 0 <= size - n < len(data):
+                    data = data[: size - n]
+                parts.append(data)
+                n += len(data)
+                self._consume(len(data))
+        return b"".join(parts)
+
+    def readline(self, size: Optional[int] = -1) -> bytes:
+        parts = []
+        n = 0
+        with self._read_lock:
+            while size is None or size < 0 or n < size:
+                data = self._fill()
+                if not data:
+                    break
+                limit = len(data) if size is None or size < 0 else min(len(data), size - n)
+                newline = data.find(b"\n", 0, limit)
+                take = newline + 1 if newline >= 0 else limit
+                parts.append(data[:take])
                 n += take
-                if take == len(chunk):
-                    self._chunks.popleft()
-                else:
-                    self._chunks[0] = chunk[take:]
-            self._held -= n
-            self._cond.notify_all()
-            return n
+                self._consume(take)
+                if newline >= 0:
+                    break
+        return b"".join(parts)
+
+    def peek(self, size: int = 0) -> bytes:
+        with self._read_lock:
+            return self._fill()
+
+    def readinto(self, buf: Any) -> int:
+        return self._copy_into(buf, self.read)
+
+    def readinto1(self, buf: Any) -> int:
+        return self._copy_into(buf, self.read1)
+
+    @staticmethod
+    def _copy_into(buf: Any, read: Callable[[int], bytes]) -> int:
+        view = memoryview(buf).cast("B")
+        data = read(len(view))
+        view[: len(data)] = data
+        return len(data)
 
     def close(self) -> None:
-        with self._cond:
-            self._gone = True
-            self._chunks.clear()
-            self._held = 0
-            self._cond.notify_all()
+        if self.closed:
+            return
+        self._gone = True
+        with self._room:
+            self._room.notify_all()
+        # Let go of what is held, and wake a reader waiting in another thread.
+        self._rest = b""
+        while not self._queue.empty():
+            self._queue.get()
+        self._queue.put(_END)
         super().close()
 
     # The session's side -----------------------------------------------------------------------
@@ -87,29 +176,31 @@ class OutputPipe(io.RawIOBase):
         Raises ``BrokenPipeError`` once the reader has closed the pipe or the session aborts it.
         """
         pos = 0
-        with self._cond:
-            while pos < len(data):
-                while self._held >= self._limit and not (self._gone or self._aborted):
-                    self._cond.wait()
+        while pos < len(data):
+            if self._put - self._taken >= self._limit or self._gone or self._aborted:
+                with self._room:
+                    while True:
+                        self._writer_waits = True
+                        if self._gone or self._aborted or self._put - self._taken < self._limit:
+                            break
+                        self._room.wait()
+                    self._writer_waits = False
                 if self._gone or self._aborted:
                     raise BrokenPipeError("the session's output pipe was closed")
-                take = min(len(data) - pos, self._limit - self._held)
-                self._chunks.append(data[pos : pos + take] if pos or take < len(data) else data)
-                self._held += take
-                pos += take
-                self._cond.notify_all()
+            take = min(len(data) - pos, self._limit - (self._put - self._taken))
+            self._put += take
+            self._queue.put(data[pos : pos + take] if pos or take < len(data) else data)
+            pos += take
 
     def end(self) -> None:
         """No more output: the reader gets what is held, then end of file."""
-        with self._cond:
-            self._ended = True
-            self._cond.notify_all()
+        self._queue.put(_END)
 
     def abort(self) -> None:
         """Wake a ``put`` waiting for room; what is held stays readable."""
-        with self._cond:
-            self._aborted = True
-            self._cond.notify_all()
+        self._aborted = True
+        with self._room:
+            self._room.notify_all()
 
 
 class InputPipe(io.RawIOBase):
@@ -148,10 +239,9 @@ class InputPipe(io.RawIOBase):
 
 
 def reader(pipe: OutputPipe, text: bool, encoding: Optional[str], errors: Optional[str]) -> Any:
-    buffered = io.BufferedReader(pipe)
     if not text:
-        return buffered
-    return io.TextIOWrapper(buffered, encoding=encoding or "utf-8", errors=errors)
+        return pipe
+    return io.TextIOWrapper(pipe, encoding=encoding or "utf-8", errors=errors)
 
 
 def writer(pipe: InputPipe, text: bool, encoding: Optional[str], errors: Optional[str]) -> Any:

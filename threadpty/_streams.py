@@ -13,12 +13,17 @@ import errno
 import io
 import os
 import select
+import stat
 from typing import Any, Callable, Optional
 
 from . import _console, _platform
 from ._pipes import OutputPipe
 
 CHUNK = 64 * 1024
+# A regular file is read in larger pieces: it never blocks, so there is no wait to wake from, and
+# each piece costs a pass through the input thread and a send; 64 KiB pieces made input from a
+# file ~0.9x a plain 1 MiB read-and-send loop.
+FILE_CHUNK = 1024 * 1024
 
 
 def fileno_of(obj: Any) -> Optional[int]:
@@ -42,7 +47,8 @@ class Source:
     stays blocked in a read of the terminal after its session (it would take the caller's next
     keystroke). Windows has no ``select`` for consoles: there the reader waits on the console
     handle in 100 ms slices and checks for the stop in between; a Windows pipe or file is read
-    directly. Without a descriptor the object is read directly: in-memory objects never block.
+    directly, and so is a regular file anywhere (it never blocks), in 1 MiB pieces. Without a
+    descriptor the object is read directly: in-memory objects never block.
     """
 
     def __init__(self, obj: Any) -> None:
@@ -51,8 +57,10 @@ class Source:
         fd = fileno_of(obj)
         self._fd = fd
         self._console = fd is not None and _platform.IS_WINDOWS and _console.is_console(fd)
-        waitable = fd is not None and not _platform.IS_WINDOWS
+        self._regular = fd is not None and _is_regular_file(fd)
+        waitable = fd is not None and not _platform.IS_WINDOWS and not self._regular
         self._wake_r, self._wake_w = os.pipe() if waitable else (-1, -1)
+        self._size = FILE_CHUNK if self._regular else CHUNK
         self._stopped = False
 
     @property
@@ -85,7 +93,7 @@ class Source:
     def _read_fd(self) -> bytes:
         assert self._fd is not None
         try:
-            return os.read(self._fd, CHUNK)
+            return os.read(self._fd, self._size)
         except OSError as exc:
             # EIO: the terminal hung up (CI jobs, closed windows). That is end of input.
             if exc.errno in (errno.EIO, errno.EBADF, errno.ENXIO):
@@ -221,6 +229,13 @@ class PipeSink(Sink):
 
     def abort(self) -> None:
         self.pipe.abort()
+
+
+def _is_regular_file(fd: int) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        return False
 
 
 def _is_utf8(encoding: Optional[str]) -> bool:

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from types import TracebackType
-from typing import Any, Optional, Tuple, Type
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type
 
 from typing_extensions import TypedDict, Unpack
 
@@ -435,6 +435,76 @@ class Session:
             output.join(_CLOSE_GRACE)
         self._finish()
         self._give_back_handlers()
+
+    def communicate(self, input: Any = None, timeout: Optional[float] = None) -> Tuple[Any, Any]:
+        """Send ``input``, read the PIPEs to their end and wait, as ``Popen.communicate`` does.
+
+        Starts the session if needed. ``input`` goes to ``stdin=PIPE`` (bytes, or text with
+        ``text=True``), which is then closed. Returns ``(stdout, stderr)``: what each PIPE held,
+        None for a stream that is not a PIPE. Past ``timeout`` seconds the session is closed and
+        ``subprocess.TimeoutExpired`` raised. Errors of the session are raised as from ``join``.
+        """
+        if self._state is State.NEW:
+            self.start()
+        results: Dict[str, Any] = {}
+        errors: List[BaseException] = []
+
+        def guarded(work: Callable[[], None]) -> Callable[[], None]:
+            def run() -> None:
+                try:
+                    work()
+                except BaseException as exc:  # noqa: BLE001 - raised below, in the caller
+                    errors.append(exc)
+
+            return run
+
+        def feed() -> None:
+            try:
+                if input:
+                    self.stdin.write(input)
+                self.stdin.close()
+            except BrokenPipeError:
+                pass  # it ended without reading everything, as a process may
+
+        def drain(name: str, stream: Any) -> Callable[[], None]:
+            return guarded(lambda: results.update({name: stream.read()}))
+
+        jobs = [
+            (name, drain(name, stream))
+            for name, stream in (("stdout", self.stdout), ("stderr", self.stderr))
+            if stream is not None
+        ]
+        if self.stdin is not None:
+            jobs.append(("stdin", guarded(feed)))
+        elif input:
+            raise ValueError("input needs stdin=PIPE")
+        threads = [
+            threading.Thread(target=job, name=f"threadpty-communicate-{name}", daemon=True)
+            for name, job in jobs
+        ]
+        for thread in threads:
+            thread.start()
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left() -> Optional[float]:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        for thread in threads:
+            thread.join(left())
+        timed_out = any(thread.is_alive() for thread in threads)
+        if not timed_out:
+            self.join(left())
+            timed_out = self.running
+        if timed_out:
+            self.close()  # ends the session: the readers get the end, the writer a broken pipe
+            for thread in threads:
+                thread.join()
+            import subprocess
+
+            raise subprocess.TimeoutExpired(self.target.name, timeout or 0.0)
+        if errors:
+            raise errors[0]
+        return results.get("stdout"), results.get("stderr")
 
     def resize(self, rows: int, cols: int) -> None:
         """Set the TTY's size (rows, columns), from any thread.

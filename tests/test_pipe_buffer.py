@@ -1,0 +1,130 @@
+"""Unit tests of the PIPE's buffer (``OutputPipe``) without an engine: what a reader gets, in
+which pieces, and how it holds the writer back."""
+
+from __future__ import annotations
+
+import io
+import threading
+from typing import List
+
+import pytest
+
+from threadpty._pipes import OutputPipe, reader
+
+
+def test_read1_hands_over_a_chunk_uncopied_and_joins_waiting_ones() -> None:
+    pipe = OutputPipe(1 << 20)
+    first = b"x" * 5000
+    pipe.put(first)
+    assert pipe.read1(1 << 20) is first
+    pipe.put(b"ab")
+    pipe.put(b"cd")
+    pipe.put(b"ef")
+    assert pipe.read1(5) == b"abcde"
+    assert pipe.read1(5) == b"f"
+    pipe.end()
+    assert pipe.read1(5) == b""
+    assert pipe.read() == b""
+
+
+def test_read_readline_readinto_and_iteration_cross_chunks() -> None:
+    pipe = OutputPipe(1 << 20)
+    for piece in (b"one\ntw", b"o\n", b"thr", b"ee\nfour"):
+        pipe.put(piece)
+    pipe.end()
+    assert pipe.readline() == b"one\n"
+    assert pipe.readline(2) == b"tw"
+    assert pipe.read(4) == b"o\nth"
+    buf = bytearray(3)
+    assert pipe.readinto(buf) == 3 and bytes(buf) == b"ree"
+    assert list(pipe) == [b"\n", b"four"]
+
+
+def test_text_mode_decodes_characters_split_across_chunks() -> None:
+    pipe = OutputPipe(1 << 20)
+    data = "héllo\nwörld €\n".encode()
+    for i in range(len(data)):
+        pipe.put(data[i : i + 1])
+    pipe.end()
+    text = reader(pipe, True, None, None)
+    assert isinstance(text, io.TextIOWrapper)
+    assert text.readlines() == ["héllo\n", "wörld €\n"]
+
+
+def test_a_full_pipe_holds_the_writer_until_the_reader_makes_room() -> None:
+    pipe = OutputPipe(10)
+    pipe.put(b"0123456789")
+    done = threading.Event()
+
+    def write() -> None:
+        pipe.put(b"abcdefghij")
+        done.set()
+
+    writer = threading.Thread(target=write, name="test-writer")
+    writer.start()
+    assert not done.wait(0.2)  # held back: the pipe holds 10 bytes at most
+    assert pipe.read1(4) == b"0123"
+    got: List[bytes] = []
+    while len(b"".join(got)) < 16:
+        got.append(pipe.read1(100))
+    writer.join(10)
+    assert done.is_set() and b"".join(got) == b"456789abcdefghij"
+
+
+def test_closing_the_reader_breaks_a_waiting_writer_and_lets_go_of_the_data() -> None:
+    pipe = OutputPipe(10)
+    pipe.put(b"0123456789")
+    errors: List[BaseException] = []
+
+    def write() -> None:
+        try:
+            pipe.put(b"more")
+        except BrokenPipeError as exc:
+            errors.append(exc)
+
+    writer = threading.Thread(target=write, name="test-writer")
+    writer.start()
+    pipe.close()
+    writer.join(10)
+    assert not writer.is_alive() and len(errors) == 1
+    with pytest.raises(ValueError):
+        pipe.read1(10)
+    with pytest.raises(BrokenPipeError):
+        pipe.put(b"late")
+
+
+def test_abort_wakes_the_writer_and_keeps_what_is_held_readable() -> None:
+    pipe = OutputPipe(4)
+    pipe.put(b"held")
+    errors: List[BaseException] = []
+
+    def write() -> None:
+        try:
+            pipe.put(b"never")
+        except BrokenPipeError as exc:
+            errors.append(exc)
+
+    writer = threading.Thread(target=write, name="test-writer")
+    writer.start()
+    pipe.abort()
+    writer.join(10)
+    assert not writer.is_alive() and len(errors) == 1
+    pipe.end()
+    assert pipe.read() == b"held"
+
+
+def test_close_wakes_a_reader_waiting_in_another_thread() -> None:
+    pipe = OutputPipe(1 << 20)
+    errors: List[BaseException] = []
+
+    def read() -> None:
+        try:
+            pipe.read1(10)
+        except ValueError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=read, name="test-reader")
+    thread.start()
+    pipe.close()
+    thread.join(10)
+    assert not thread.is_alive() and len(errors) == 1
