@@ -51,7 +51,7 @@ class Bridge:
         self._flowing.wait()
         if self._ending:
             return
-        self.ws.send(bytes(data))
+        self.ws.send(data)
 
     # The handler thread's side ------------------------------------------------------------
 
