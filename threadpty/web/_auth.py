@@ -20,8 +20,12 @@ COOKIE = "threadpty_token"
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a name or an address) only ever means this machine."""
+def is_loopback(host: str, resolve: bool = True) -> bool:
+    """Whether ``host`` (a name or an address) only ever means this machine.
+
+    ``resolve=False`` (for a request's Host header): no name lookup, which could be slow and
+    whose answer a rebinding attacker controls; only loopback addresses and ``localhost``.
+    """
     host = host.strip("[]")
     if host.lower() in LOOPBACK_NAMES:
         return True
@@ -29,6 +33,8 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         pass
+    if not resolve:
+        return False
     try:
         infos = socket.getaddrinfo(host, None)
     except OSError:
@@ -67,7 +73,7 @@ class Auth:
 
     def allows(self, path: str, headers: Mapping[str, str]) -> bool:
         if self.token is None:
-            return is_loopback(host_name(headers.get("Host", "")))
+            return is_loopback(host_name(headers.get("Host", "")), resolve=False)
         given = self.token_from(path, headers)
         if given is None:
             return False
