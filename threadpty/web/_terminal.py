@@ -16,8 +16,8 @@ import threadpty
 log = logging.getLogger("threadpty.web")
 
 # Set in the environment of every exec we start, so that the exec can be found and hung up when
-# its tab goes: the engine has no call that ends an exec, and closing the exec's connection leaves
-# the process running (seen with the engine here: the shell stays, `docker exec -it` has the same gap).
+# its tab goes: the engine has no call that ends an exec, and closing (or half-closing) the exec's
+# connection leaves the process running (seen with the engine here: the shell stays).
 MARK = "THREADPTY_WEB_SESSION"
 
 # Run in the container, as a separate exec, to hang up the processes carrying the mark: what the
