@@ -86,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     common(at, tty=False)
     at.add_argument("--no-stdin", action="store_true", help="do not attach stdin")
     at.add_argument("container")
+
+    # `threadpty web` (issue 12) parses its own options in threadpty/web/cli.py; listed here only so
+    # that --help shows it. main() hands it over before this parser runs.
+    sub.add_parser("web", help="serve container terminals to the browser (threadpty[web])")
     return p
 
 
@@ -376,6 +380,9 @@ def _attach(client: Any, args: argparse.Namespace) -> _Outcome:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["web"] or argv[:2] == ["--debug", "web"]:
+        return _web(argv)
     _Std.setup()
     args = _parser().parse_args(argv)
     handler = logging.StreamHandler(_Std.err)
@@ -423,6 +430,13 @@ def _flush() -> None:
             stream.flush()
         except (OSError, ValueError):
             pass
+
+
+def _web(argv: List[str]) -> int:
+    """`threadpty web`: imported only when asked for (it needs the threadpty[web] extra)."""
+    from .web.cli import main as web_main
+
+    return web_main(argv[1:] if argv[0] == "web" else ["--debug", *argv[2:]])
 
 
 def _silence_stdout() -> None:

@@ -1,0 +1,162 @@
+"""A `threadpty web` server in a child process, for the tests: started on a free loopback port,
+its URL read from the one line it prints, its RSS read from /proc, stopped with Ctrl-C (SIGINT)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from typing import Any, Iterator, List, Optional, Tuple, Union
+
+from websockets.sync.client import ClientConnection, connect
+
+TOKEN = "test-token-0123456789"
+
+
+class WebServer:
+    def __init__(self, *args: str, token: str = TOKEN, env: Optional[dict] = None) -> None:
+        self.token = token
+        cmd = [sys.executable, "-m", "threadpty", "web", "--port", "0", "--token", token, *args]
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(os.environ, **(env or {})),
+            start_new_session=True,
+        )
+        assert self.proc.stdout is not None
+        line = _read_line(self.proc.stdout, 30)
+        m = re.search(rb"serving at http://([^/]+)/", line)
+        if m is None:
+            self.proc.kill()
+            _, err = self.proc.communicate(timeout=10)
+            raise RuntimeError(f"threadpty web did not start: {line!r} {err!r}")
+        self.netloc = m.group(1).decode()
+        self.port = int(self.netloc.rsplit(":", 1)[1])
+        self.base = f"http://{self.netloc}"
+        self.printed = line
+
+    def url(self, path: str = "/", token: bool = True) -> str:
+        sep = "&" if "?" in path else "?"
+        return f"{self.base}{path}{sep}token={self.token}" if token else f"{self.base}{path}"
+
+    def ws(
+        self, path: str = "/ws", token: Optional[str] = "bearer", **kwargs: Any
+    ) -> ClientConnection:
+        headers = list(kwargs.pop("additional_headers", []))
+        if token == "bearer":
+            headers.append(("Authorization", f"Bearer {self.token}"))
+        kwargs.setdefault("open_timeout", 30)
+        kwargs.setdefault("max_size", None)
+        return connect(f"ws://{self.netloc}{path}", additional_headers=headers, **kwargs)
+
+    def rss(self) -> int:
+        """The server's resident set, in bytes."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS")
+
+    def threads(self) -> int:
+        return len(os.listdir(f"/proc/{self.proc.pid}/task"))
+
+    def stop(self, timeout: float = 30) -> Tuple[int, bytes]:
+        """Ctrl-C, as a user would; returns (status, everything it wrote to stdout and stderr)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _dump_threads(self.proc.pid)
+            self.proc.kill()
+            out, err = self.proc.communicate(timeout=10)
+            raise AssertionError(
+                f"threadpty web did not stop on Ctrl-C within {timeout}s"
+            ) from None
+        return self.proc.returncode, self.printed + out + err
+
+
+@contextlib.contextmanager
+def web_server(*args: str, **kwargs: Any) -> Iterator[WebServer]:
+    server = WebServer(*args, **kwargs)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _read_line(stream: Any, timeout: float) -> bytes:
+    deadline = time.monotonic() + timeout
+    fd = stream.fileno()
+    data = b""
+    while b"\n" not in data and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def start(ws: ClientConnection, rows: int = 24, cols: int = 80) -> None:
+    ws.send(json.dumps({"type": "start", "rows": rows, "cols": cols}))
+
+
+class Reader:
+    """Reads a terminal's frames: bytes are kept, control messages collected."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.data = bytearray()
+        self.controls: List[dict] = []
+        self.frames: List[bytes] = []
+
+    def one(self, timeout: float) -> Union[bytes, dict]:
+        m = self.ws.recv(timeout=timeout)
+        if isinstance(m, str):
+            control = json.loads(m)
+            self.controls.append(control)
+            return control
+        self.data += m
+        self.frames.append(m)
+        return m
+
+    def until(self, pattern: bytes, timeout: float = 20) -> bytes:
+        """Read until ``pattern`` (a regex) matches what came since the last call."""
+        deadline = time.monotonic() + timeout
+        start = 0
+        while True:
+            m = re.search(pattern, bytes(self.data[start:]))
+            if m is not None:
+                out = bytes(self.data[: start + m.end()])
+                del self.data[: start + m.end()]
+                return out
+            left = deadline - time.monotonic()
+            tail = bytes(self.data)[-500:]
+            assert left > 0, f"{pattern!r} did not come within {timeout}s; got {tail!r}"
+            self.one(left)
+
+    def control(self, timeout: float = 20) -> dict:
+        deadline = time.monotonic() + timeout
+        while not self.controls:
+            left = deadline - time.monotonic()
+            assert left > 0, "no control message came"
+            self.one(left)
+        return self.controls.pop(0)
+
+
+def _dump_threads(pid: int) -> None:
+    """Where a server that does not stop is stuck, for the failure's report (py-spy, if here)."""
+    spy = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    if os.path.exists(spy):
+        out = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True, timeout=60)
+        sys.stderr.write(out.stdout.decode(errors="replace"))

@@ -1,0 +1,54 @@
+"""The wire protocol of ``threadpty web`` (README.rst, "threadpty web" documents it for clients).
+
+Binary frames carry terminal bytes both ways. Text frames carry one JSON object each:
+
+- client to server: ``start`` (first, with ``rows`` and ``cols``), ``resize`` (``rows``,
+  ``cols``), ``pause``, ``resume``;
+- server to client: ``exit`` (``code``; a normal close follows) and ``error`` (``message``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Tuple
+
+# Bounds on what a client may send: a frame (the page splits pastes into pieces below this), and a
+# terminal size (a few times any real screen; the engine would accept absurd ones).
+MAX_MESSAGE = 64 * 1024
+MAX_ROWS = 1000
+MAX_COLS = 1000
+
+
+class ProtocolError(ValueError):
+    """A message that does not follow the protocol; the text is safe to send back."""
+
+
+def parse_control(text: str) -> Dict[str, Any]:
+    try:
+        message = json.loads(text)
+    except ValueError:
+        raise ProtocolError("a text frame must be one JSON object") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise ProtocolError('a control message needs a "type"')
+    kind = message["type"]
+    if kind not in ("start", "resize", "pause", "resume"):
+        raise ProtocolError(f"unknown message type {kind[:40]!r}")
+    if kind in ("start", "resize"):
+        message["size"] = size_of(message)
+    return message
+
+
+def size_of(message: Dict[str, Any]) -> Tuple[int, int]:
+    rows, cols = message.get("rows"), message.get("cols")
+    for name, value, top in (("rows", rows, MAX_ROWS), ("cols", cols, MAX_COLS)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+            raise ProtocolError(f'"{name}" must be a whole number from 1 to {top}')
+    return rows, cols  # type: ignore[return-value]
+
+
+def exit_message(code: Any) -> str:
+    return json.dumps({"type": "exit", "code": code})
+
+
+def error_message(text: str) -> str:
+    return json.dumps({"type": "error", "message": text})

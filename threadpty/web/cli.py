@@ -1,0 +1,145 @@
+"""The ``threadpty web`` subcommand: its options, and a server run until Ctrl-C (or SIGTERM).
+
+It prints one line, the URL with the token (as Jupyter does), and nothing a user types or a
+container prints ever reaches its output or its log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any, List, Optional, Sequence
+
+EXIT_CONFIG = 2
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8022, help="port (default 8022; 0: any free one)")
+    p.add_argument(
+        "--token",
+        default=os.environ.get("THREADPTY_WEB_TOKEN"),
+        help="the token every request must carry (default: $THREADPTY_WEB_TOKEN, else a random "
+        "one); '' for none, allowed on a loopback address only",
+    )
+    p.add_argument("--command", help="what each terminal runs (default /bin/sh)")
+    p.add_argument("--max-sessions", type=int, default=100, metavar="N", help="default 100")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--exec",
+        dest="exec_container",
+        metavar="CONTAINER",
+        help="serve this one container's terminal at /",
+    )
+    mode.add_argument(
+        "--run",
+        dest="run_image",
+        metavar="IMAGE",
+        help="every tab gets a fresh container of IMAGE, removed when it ends",
+    )
+    p.add_argument(
+        "--network",
+        dest="run_network",
+        metavar="NET",
+        help="network of the --run containers (e.g. none)",
+    )
+    p.add_argument(
+        "--engine",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="an engine to serve (repeatable): unix://, tcp:// (TLS as for the docker "
+        "command), ssh://; default: DOCKER_HOST",
+    )
+    p.add_argument(
+        "--engine-certs",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="ca.pem, cert.pem and key.pem for engine NAME's TLS",
+    )
+    p.add_argument("--debug", action="store_true", help="tracebacks and debug logging")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="threadpty web", description="container terminals in the browser"
+    )
+    add_arguments(p)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING, format="threadpty web: %(message)s"
+    )
+    try:
+        import websockets  # noqa: F401
+    except ImportError:
+        print("threadpty web: needs the web extra: pip install 'threadpty[web]'", file=sys.stderr)
+        return EXIT_CONFIG
+    from ._engines import EngineConfigError, Engines, make_client, parse_engines
+    from ._server import Config, ConfigError, WebServer
+
+    config = Config(
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        command=args.command,
+        max_sessions=args.max_sessions,
+        exec_container=args.exec_container,
+        run_image=args.run_image,
+        run_network=args.run_network,
+    )
+    try:
+        config.check()
+        specs = parse_engines(args.engine, args.engine_certs)
+        if len(specs) > 1 and (args.exec_container or args.run_image):
+            raise ConfigError("--exec and --run serve one engine: give at most one --engine")
+        clients = {}
+        for name, url, certs in specs:
+            try:
+                client = make_client(url, certs, pool=args.max_sessions + 8)
+                client.ping()
+            except Exception as exc:  # noqa: BLE001 - every failure to connect reads the same
+                where = url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+                raise ConfigError(f"cannot connect to engine {name} at {where}: {exc}") from exc
+            clients[name] = client
+        server = WebServer(config, Engines(clients)).start()
+    except (ConfigError, EngineConfigError) as exc:
+        if args.debug:
+            raise
+        print(f"threadpty web: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:  # the port is taken, the address is not ours
+        print(f"threadpty web: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"threadpty web: serving at {server.url}", flush=True)
+    return _serve(server)
+
+
+def _serve(server: Any) -> int:
+    """Serve until Ctrl-C or SIGTERM; then end every session and leave nothing behind."""
+    previous: List[Any] = []
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+
+        def terminate(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt
+
+        previous.append(signal.signal(signal.SIGTERM, terminate))
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("threadpty web: stopping", file=sys.stderr, flush=True)
+        server.shutdown()
+        if previous:
+            signal.signal(signal.SIGTERM, previous[0])
+    return 0
