@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import socket
 import threading
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List
 
 import pytest
 
@@ -17,6 +17,7 @@ import threadpty
 from threadpty._connection import Connection
 
 from ptyharness import PtyChild
+from test_fuzz import FakeTarget
 
 pytestmark = [pytest.mark.integration]
 
@@ -287,30 +288,9 @@ def test_text_stream_in_another_encoding_gets_text(
 # D22: a detach and an exit at the same moment: one outcome -------------------------------------
 
 
-class FakeTTY:
-    name = "fake"
+class FakeTTY(FakeTarget):
     tty = True
     stdin_open = True
-    half_close_at_eof = False
-    redraw = False
-
-    def connect(self, stdin: bool, detach_keys: Optional[str]) -> Any:
-        raise AssertionError("given")
-
-    def begin(self) -> None:
-        pass
-
-    def resize(self, height: int, width: int) -> None:
-        pass
-
-    def is_gone(self) -> bool:
-        return True
-
-    def exit_code(self) -> Optional[int]:
-        return 0
-
-    def kill(self, signum: int) -> None:
-        pass
 
 
 @pytest.mark.usefixtures("no_thread_left")
