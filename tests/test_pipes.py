@@ -323,6 +323,8 @@ def test_bad_stream_arguments_fail_before_anything(client: Any, running: str) ->
         threadpty.Session.exec(client, running, ["true"], stdout=threadpty.STDOUT)
     with pytest.raises(TypeError, match="file object"):
         threadpty.Session.exec(client, running, ["true"], stdout=42)
+    with pytest.raises(TypeError, match="stdin"):
+        threadpty.Session.exec(client, running, ["true"], stdin=42)
     with pytest.raises(ValueError, match="size"):
         threadpty.Session.exec(client, running, ["true"], size=(0, 80))
     with pytest.raises(ValueError, match="interactive"):

@@ -21,8 +21,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 CHROMIUM = os.environ.get("THREADPTY_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "build", "web")
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -39,8 +45,9 @@ def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.fail("Playwright's Python package is missing: `make venv` installs it",
-                    pytrace=False)
+        pytest.fail(
+            "Playwright's Python package is missing: `make venv` installs it", pytrace=False
+        )
     # Playwright gives the browser a fresh profile directory of its own, and removes it.
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
@@ -54,7 +61,10 @@ def browser() -> Iterator[Any]:
 def box(engine: Any) -> Iterator[str]:
     name = f"tpweb-browser-{RUN_ID}"
     cid = engine.create_container(
-        IMAGE, "sleep 3600", name=name, labels={LABEL: RUN_ID},
+        IMAGE,
+        "sleep 3600",
+        name=name,
+        labels={LABEL: RUN_ID},
         host_config=engine.create_host_config(network_mode="none"),
     )["Id"]
     engine.start(cid)
@@ -64,11 +74,13 @@ def box(engine: Any) -> Iterator[str]:
 
 def screen(page: Any) -> str:
     """What xterm.js shows, one line per row, trailing blanks trimmed."""
-    return str(page.evaluate(
-        "() => { const b = window.term.buffer.active; const out = [];"
-        " for (let i = 0; i < b.length; i++) out.push(b.getLine(i).translateToString(true));"
-        " return out.join('\\n'); }"
-    ))
+    return str(
+        page.evaluate(
+            "() => { const b = window.term.buffer.active; const out = [];"
+            " for (let i = 0; i < b.length; i++) out.push(b.getLine(i).translateToString(true));"
+            " return out.join('\\n'); }"
+        )
+    )
 
 
 def wait_screen(page: Any, predicate: Any, what: str, timeout: float = 20) -> str:
@@ -139,13 +151,19 @@ def test_binary_input_and_reconnect(browser: Any, box: str) -> None:
         wait_screen(page, lambda t: "# " in t, "no prompt after reconnecting")
         # A mouse report past column 95 carries a byte above 0x7f that is not UTF-8: xterm.js hands
         # it to onBinary, and it must arrive as that one byte (onData would have sent two).
-        type_line(page, "stty raw -echo; printf '\\033[?1000h'; od -An -tx1 -N6; "
-                        "printf '\\033[?1000l'; stty sane")
+        type_line(
+            page,
+            "stty raw -echo; printf '\\033[?1000h'; od -An -tx1 -N6; "
+            "printf '\\033[?1000l'; stty sane",
+        )
         page.wait_for_function("() => window.term.modes.mouseTrackingMode !== 'none'")
         box_ = page.locator(".xterm-screen").bounding_box()
         page.mouse.click(box_["x"] + box_["width"] - 5, box_["y"] + 10)
-        text = wait_screen(page, lambda t: re.search(r"1b 5b 4d \w\w \w\w \w\w", t),
-                           "no mouse report came back from od")
+        text = wait_screen(
+            page,
+            lambda t: re.search(r"1b 5b 4d \w\w \w\w \w\w", t),
+            "no mouse report came back from od",
+        )
         report = re.search(r"1b 5b 4d (\w\w) (\w\w) (\w\w)", text)
         assert report is not None and int(report.group(2), 16) > 0x7F
         page.close()

@@ -35,13 +35,23 @@ def rig(engine: Any) -> Iterator[PrivateEngine]:
 def two(engine: Any, rig: PrivateEngine) -> Iterator[Tuple[str, str]]:
     """A container on each engine: (the main one's name, the private one's name)."""
     main_name, private_name = f"tpweb-main-{RUN_ID}", f"tpweb-private-{RUN_ID}"
-    a = engine.create_container(IMAGE, "sleep 3600", name=main_name, labels={LABEL: RUN_ID},
-                                hostname="on-main",
-                                host_config=engine.create_host_config(network_mode="none"))
+    a = engine.create_container(
+        IMAGE,
+        "sleep 3600",
+        name=main_name,
+        labels={LABEL: RUN_ID},
+        hostname="on-main",
+        host_config=engine.create_host_config(network_mode="none"),
+    )
     engine.start(a["Id"])
     api = rig.unix_client()
-    b = api.create_container(IMAGE, "sleep 3600", name=private_name, hostname="on-private",
-                             host_config=api.create_host_config(network_mode="none"))
+    b = api.create_container(
+        IMAGE,
+        "sleep 3600",
+        name=private_name,
+        hostname="on-private",
+        host_config=api.create_host_config(network_mode="none"),
+    )
     api.start(b["Id"])
     try:
         yield main_name, private_name
@@ -55,14 +65,20 @@ def server(rig: PrivateEngine, two: Tuple[str, str]) -> Iterator[WebServer]:
     # Docker's own layout for a client's certificates: ca.pem, cert.pem, key.pem.
     certs = os.path.join(rig.base, "web-client")
     os.makedirs(certs, exist_ok=True)
-    for src, dst in (("ca.pem", "ca.pem"), ("client.pem", "cert.pem"),
-                     ("client-key.pem", "key.pem")):
+    for src, dst in (
+        ("ca.pem", "ca.pem"),
+        ("client.pem", "cert.pem"),
+        ("client-key.pem", "key.pem"),
+    ):
         shutil.copy(os.path.join(rig.certs, src), os.path.join(certs, dst))
     main_url = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     with web_server(
-        "--engine", f"main={main_url}",
-        "--engine", f"private=tcp://127.0.0.1:{rig.tls_port}",
-        "--engine-certs", f"private={certs}",
+        "--engine",
+        f"main={main_url}",
+        "--engine",
+        f"private=tcp://127.0.0.1:{rig.tls_port}",
+        "--engine-certs",
+        f"private={certs}",
         env={"DOCKER_TLS_VERIFY": "", "DOCKER_CERT_PATH": ""},
     ) as s:
         yield s
@@ -79,8 +95,9 @@ def hostname(server: WebServer, path: str) -> str:
 
 
 def test_the_index_groups_containers_by_engine(server: WebServer, two: Tuple[str, str]) -> None:
-    req = urllib.request.Request(server.url("/", token=False),
-                                 headers={"Authorization": f"Bearer {TOKEN}"})
+    req = urllib.request.Request(
+        server.url("/", token=False), headers={"Authorization": f"Bearer {TOKEN}"}
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         page = resp.read().decode()
     main_at, private_at = page.index("Engine main"), page.index("Engine private")
@@ -93,10 +110,10 @@ def test_each_terminal_goes_to_its_engine(server: WebServer, two: Tuple[str, str
     assert hostname(server, f"/ws/{two[1]}?engine=private") == "on-private"
 
 
-def test_a_container_is_looked_up_on_the_engine_named(server: WebServer,
-                                                      two: Tuple[str, str]) -> None:
-    for path in (f"/ws/{two[0]}?engine=private", f"/ws/{two[1]}?engine=nope",
-                 f"/ws/{two[1]}"):
+def test_a_container_is_looked_up_on_the_engine_named(
+    server: WebServer, two: Tuple[str, str]
+) -> None:
+    for path in (f"/ws/{two[0]}?engine=private", f"/ws/{two[1]}?engine=nope", f"/ws/{two[1]}"):
         with pytest.raises(InvalidStatus) as exc:
             server.ws(path).close()
         assert exc.value.response.status_code == 404

@@ -29,7 +29,9 @@ PROMPT = rb"# "
 @pytest.fixture(scope="module")
 def box(engine: Any) -> Iterator[str]:
     cid = engine.create_container(
-        IMAGE, "sleep 3600", labels={LABEL: RUN_ID},
+        IMAGE,
+        "sleep 3600",
+        labels={LABEL: RUN_ID},
         host_config=engine.create_host_config(network_mode="none"),
     )["Id"]
     engine.start(cid)
@@ -45,8 +47,11 @@ def server(box: str) -> Iterator[WebServer]:
 
 def shells(box: str) -> int:
     """How many shells run in the box (each tab's exec is one)."""
-    return sum(1 for line in docker_cli("exec", box, "ps", "-o", "args").splitlines()
-               if line.strip() == "/bin/sh")
+    return sum(
+        1
+        for line in docker_cli("exec", box, "ps", "-o", "args").splitlines()
+        if line.strip() == "/bin/sh"
+    )
 
 
 def test_starts_at_the_size_given_and_follows_resizes(server: WebServer) -> None:
@@ -109,8 +114,9 @@ def test_flood_with_pause_and_resume_is_whole_and_bounded(server: WebServer, box
         start(ws)
         r.until(PROMPT)
         # No echo and no output processing: the bytes arrive exactly as seq wrote them.
-        ws.send(b"stty -echo -opost; echo ST''ART; seq 1 10000000 | head -c %d; echo EN''D\n"
-                % size)
+        ws.send(
+            b"stty -echo -opost; echo ST''ART; seq 1 10000000 | head -c %d; echo EN''D\n" % size
+        )
         r.until(rb"START\n")
         # The frame that ended with the marker may already carry the flood's first bytes.
         h = hashlib.sha256(bytes(r.data))
@@ -157,7 +163,7 @@ def test_flood_with_pause_and_resume_is_whole_and_bounded(server: WebServer, box
             h.update(take)
             received += len(take)
             if len(take) < len(frame):
-                r.data[:] = frame[len(take):]
+                r.data[:] = frame[len(take) :]
         assert h.hexdigest() == expected_flood(size)
         r.until(rb"END\n")
         assert worst < 16 * MiB, f"the server grew by {worst / MiB:.1f} MiB while paused"

@@ -29,7 +29,9 @@ RESULTS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "build", "web
 @pytest.fixture(scope="module")
 def box(engine: Any) -> Iterator[str]:
     cid = engine.create_container(
-        IMAGE, "sleep 3600", labels={LABEL: RUN_ID},
+        IMAGE,
+        "sleep 3600",
+        labels={LABEL: RUN_ID},
         host_config=engine.create_host_config(network_mode="none"),
     )["Id"]
     engine.start(cid)
@@ -38,8 +40,11 @@ def box(engine: Any) -> Iterator[str]:
 
 
 def shells(box: str) -> int:
-    return sum(1 for line in docker_cli("exec", box, "ps", "-o", "args").splitlines()
-               if line.strip() == "/bin/sh")
+    return sum(
+        1
+        for line in docker_cli("exec", box, "ps", "-o", "args").splitlines()
+        if line.strip() == "/bin/sh"
+    )
 
 
 def test_200_sessions_each_read_their_own_echo(box: str) -> None:

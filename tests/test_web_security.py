@@ -28,7 +28,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 @pytest.fixture(scope="module")
 def box(engine: Any) -> Iterator[str]:
     cid = engine.create_container(
-        IMAGE, "sleep 3600", name=f"tpweb-sec-{RUN_ID}", labels={LABEL: RUN_ID},
+        IMAGE,
+        "sleep 3600",
+        name=f"tpweb-sec-{RUN_ID}",
+        labels={LABEL: RUN_ID},
         host_config=engine.create_host_config(network_mode="none"),
     )["Id"]
     engine.start(cid)
@@ -115,8 +118,10 @@ def test_containers_in_urls_are_checked_against_the_engine(index: WebServer) -> 
     for name in ("no-such-box", "..%2F..%2Fetc", "a%3Bls", "%20x"):
         assert refused(index, f"/ws/{name}") == 404
     assert get(index.url("/static/..%2F__init__.py"))[0] in (302, 404)
-    assert get(index.url("/static/nothing.js", token=False),
-               {"Authorization": f"Bearer {TOKEN}"})[0] == 404
+    assert (
+        get(index.url("/static/nothing.js", token=False), {"Authorization": f"Bearer {TOKEN}"})[0]
+        == 404
+    )
 
 
 def test_max_sessions_refuses_the_third_cleanly(index: WebServer, box: str) -> None:
@@ -144,7 +149,8 @@ def test_max_sessions_refuses_the_third_cleanly(index: WebServer, box: str) -> N
 def test_no_token_beyond_loopback_refuses_to_start(host: str) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "threadpty", "web", "--host", host, "--port", "0", "--token", ""],
-        capture_output=True, timeout=60,
+        capture_output=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert b"without a token" in proc.stderr

@@ -14,9 +14,17 @@ from threadpty.web._server import Config, ConfigError  # noqa: E402
 
 @pytest.mark.parametrize(
     "host, loopback",
-    [("127.0.0.1", True), ("127.8.9.1", True), ("::1", True), ("[::1]", True),
-     ("localhost", True), ("0.0.0.0", False), ("::", False), ("10.1.2.3", False),
-     ("example.invalid", False)],
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.1.2.3", False),
+        ("example.invalid", False),
+    ],
 )
 def test_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
@@ -53,11 +61,15 @@ def test_no_token_means_loopback_host_only() -> None:
 
 @pytest.mark.parametrize(
     "text, error",
-    [("nope", "JSON"), ("[]", "type"), ('{"type":"x"}', "unknown"),
-     ('{"type":"start","rows":0,"cols":80}', "rows"),
-     ('{"type":"resize","rows":24,"cols":1001}', "cols"),
-     ('{"type":"start","rows":true,"cols":80}', "rows"),
-     ('{"type":"start","rows":"24","cols":80}', "rows")],
+    [
+        ("nope", "JSON"),
+        ("[]", "type"),
+        ('{"type":"x"}', "unknown"),
+        ('{"type":"start","rows":0,"cols":80}', "rows"),
+        ('{"type":"resize","rows":24,"cols":1001}', "cols"),
+        ('{"type":"start","rows":true,"cols":80}', "rows"),
+        ('{"type":"start","rows":"24","cols":80}', "rows"),
+    ],
 )
 def test_bad_control_messages(text: str, error: str) -> None:
     with pytest.raises(ProtocolError, match=error):
@@ -72,10 +84,17 @@ def test_good_control_messages() -> None:
 def test_engine_specs() -> None:
     assert parse_engines([]) == [("default", None, None)]
     assert parse_engines(["a=unix:///x.sock", "b=tcp://h:2376"], ["b=/certs"]) == [
-        ("a", "unix:///x.sock", None), ("b", "tcp://h:2376", "/certs")]
-    for specs, certs in ((["a"], []), (["a=ftp://x"], []), (["a=unix:///x", "a=unix:///y"], []),
-                         (["bad name=unix:///x"], []), (["a=unix:///x"], ["b=/c"]),
-                         ([], ["a=/c"])):
+        ("a", "unix:///x.sock", None),
+        ("b", "tcp://h:2376", "/certs"),
+    ]
+    for specs, certs in (
+        (["a"], []),
+        (["a=ftp://x"], []),
+        (["a=unix:///x", "a=unix:///y"], []),
+        (["bad name=unix:///x"], []),
+        (["a=unix:///x"], ["b=/c"]),
+        ([], ["a=/c"]),
+    ):
         with pytest.raises(EngineConfigError):
             parse_engines(specs, certs)
 

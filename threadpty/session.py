@@ -133,6 +133,12 @@ class Session:
             raise ValueError("STDOUT is for stderr only")
         if stdin is PIPE and not interactive:
             raise ValueError("stdin=PIPE needs interactive=True")
+        readable = hasattr(stdin, "read") or hasattr(stdin, "fileno")
+        if stdin is not None and stdin is not PIPE and not readable:
+            raise TypeError(
+                "expected a file object to read, PIPE or None for stdin, "
+                f"got {type(stdin).__name__}"
+            )
         bufsize = int(options.get("bufsize", DEFAULT_LIMIT))
         text = bool(options.get("text", False) or options.get("encoding") or options.get("errors"))
         encoding, errors = options.get("encoding"), options.get("errors")
@@ -189,11 +195,9 @@ class Session:
         self.stdin: Any = None
         self.stdout: Any = reader(out_pipe, text, encoding, errors) if out_pipe else None
         self.stderr: Any = reader(err_pipe, text, encoding, errors) if err_pipe else None
-        self._input_pipe: Optional[InputPipe] = None
         self._source: Optional[Source] = None
         if self.takes_input and stdin is PIPE:
-            self._input_pipe = InputPipe(self._send, self._end_input)
-            self.stdin = writer(self._input_pipe, text, encoding, errors)
+            self.stdin = writer(InputPipe(self._send, self._end_input), text, encoding, errors)
         elif self.takes_input:
             self._source = Source(stdin_obj)
         self._out, self._err = out_sink, err_sink
