@@ -384,3 +384,16 @@ def test_input_waits_for_the_first_size(client: Any, running: str) -> None:
             s.stdin.write(b"go\n")
             out = s.stdout.read()
         assert b"31 91" in out, out
+
+
+def test_input_after_resize_sees_the_new_size(client: Any, running: str) -> None:
+    # No wait for the API call in between: input written after resize() is ordered after it.
+    s = threadpty.Session.exec(
+        client, running, ["sh"], tty=True, stdin=threadpty.PIPE, stdout=threadpty.PIPE
+    )
+    with s:
+        for i in range(8):
+            s.resize(30 + i, 90 + i)
+            s.stdin.write(b"stty size\n")
+            read_until(s.stdout, rb"\r\n%d %d\r\n" % (30 + i, 90 + i))
+        s.close()

@@ -55,9 +55,14 @@ class Resizer:
         self._poll = False
         self._stopping = False
         self.calls = 0
-        # Set once the first size has been applied (or given up on): input waits for it, so the
-        # first command a program types already sees its size.
-        self.ready = threading.Event()
+        # Set while no size the program asked for is waiting to be applied (the first one
+        # included): input waits for it, so what a program types after a resize() (or straight
+        # after start) is read by the process at that size. The terminal's own changes are not
+        # counted: typing during a window drag is never held back.
+        self.settled = threading.Event()
+        self._lock = threading.Lock()
+        self._pending = 0  # requests made, not yet applied
+        self._taken = 0  # of those, taken off the queue (only this thread counts)
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self, poll: bool = False) -> None:
@@ -67,11 +72,28 @@ class Resizer:
 
     def stop(self) -> None:
         self._stopping = True
-        self.ready.set()
+        self.settled.set()
         self.queue.put_nowait(STOP)
 
     def request(self, rows: int, cols: int) -> None:
+        with self._lock:
+            self._pending += 1
+            self.settled.clear()
         self.queue.put_nowait((rows, cols))
+
+    def _get(self, timeout: Optional[float]) -> Any:
+        item = self.queue.get(timeout=timeout)
+        if isinstance(item, tuple):
+            self._taken += 1
+        return item
+
+    def _settle(self) -> None:
+        """Everything taken so far has been applied (or given up on)."""
+        with self._lock:
+            self._pending -= self._taken
+            self._taken = 0
+            if not self._pending and not self._stopping:
+                self.settled.set()
 
     def _wanted(self, item: Any) -> Optional[Size]:
         if isinstance(item, tuple):
@@ -84,10 +106,10 @@ class Resizer:
             # Attaching to a running program: a size change makes it redraw (the CLI's trick).
             self._apply((size[0] + 1, size[1] + 1), first=True)
         applied = self._apply(size, first=True) if size is not None else None
-        self.ready.set()
         while True:
+            self._settle()
             try:
-                item = self.queue.get(timeout=POLL_INTERVAL if self._poll else None)
+                item = self._get(POLL_INTERVAL if self._poll else None)
             except queue.Empty:
                 item = WINCH  # a poll
             if item is STOP or self._stopping:
@@ -114,7 +136,7 @@ class Resizer:
             if wait <= 0:
                 return last
             try:
-                item = self.queue.get(timeout=wait)
+                item = self._get(wait)
             except queue.Empty:
                 return last
             if item is STOP:
@@ -137,7 +159,7 @@ class Resizer:
                     # Wait on the queue, not sleep: a stop must not wait for the backoff, and a
                     # newer size replaces the one being retried.
                     try:
-                        item = self.queue.get(timeout=0.01 * (attempt + 1))
+                        item = self._get(0.01 * (attempt + 1))
                         if item is STOP:
                             self._stopping = True
                             return None

@@ -48,8 +48,8 @@ _INPUT_JOIN = 2.0
 # How long close() lets the output thread finish before it ends the session without it: past
 # that, the thread is inside the caller's own write, which only the caller can end.
 _CLOSE_GRACE = 0.5
-# How long input waits for the first window size to be applied.
-_FIRST_SIZE_WAIT = 2.0
+# How long input waits for the window sizes asked for before it to be applied.
+_RESIZE_WAIT = 2.0
 
 
 class State(enum.Enum):
@@ -602,9 +602,10 @@ class Session:
             raise BrokenPipeError("the session has ended")
         resizer = self._resizer
         if resizer is not None:
-            # An exec cannot be sized before its process runs; input waits (at most a moment) for
-            # the first size, so that nothing typed is answered at the wrong one.
-            resizer.ready.wait(_FIRST_SIZE_WAIT)
+            # Input waits (at most a moment) for the sizes asked for before it, the first one
+            # included (an exec cannot be sized before its process runs): what is typed after a
+            # resize() is answered at the new size, as on a local terminal.
+            resizer.settled.wait(_RESIZE_WAIT)
         detach = False
         if self._matcher is not None:
             data, detach = self._matcher.feed(data)
