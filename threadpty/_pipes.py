@@ -26,6 +26,7 @@ class _Sentinel:
 PIPE: Any = _Sentinel("PIPE")
 STDOUT: Any = _Sentinel("STDOUT")
 _END: Any = _Sentinel("end of output")
+_LEASE: Any = _Sentinel("lease")  # the reader may read the connection itself (see _pump)
 
 
 class OutputPipe(io.BufferedIOBase):
@@ -57,6 +58,8 @@ class OutputPipe(io.BufferedIOBase):
         self._writer_waits = False
         self._room = threading.Condition(threading.Lock())
         self._read_lock = threading.Lock()  # readers in several threads take turns
+        self.pump: Any = None  # the session's _pump.Pump, once it runs
+        self.wants_lease = False  # a reader waits for output (set by the reader only)
 
     def readable(self) -> bool:
         return True
@@ -65,8 +68,20 @@ class OutputPipe(io.BufferedIOBase):
         """What is ready to read, waiting for it; ``b""`` at the end. Under ``_read_lock``."""
         if self._gone:
             raise ValueError("read of closed file")
-        if not self._rest and not self._ended:
+        while not self._rest and not self._ended:
+            pump = self.pump
+            if pump is not None:
+                if pump.owner is self:
+                    if self._queue.empty():
+                        data = pump.read_for(self)
+                        if data:
+                            self.keep(data)
+                        continue
+                elif pump.leasable:
+                    self.wants_lease = True
             data = self._queue.get()
+            if data is _LEASE:
+                continue
             if data is _END:
                 if self._gone:
                     raise ValueError("read of closed file")
@@ -97,6 +112,8 @@ class OutputPipe(io.BufferedIOBase):
                     if more is _END:
                         self._ended = True
                         break
+                    if more is _LEASE:
+                        continue
                     parts.append(more)
                     n += len(more)
                 data = self._rest = b"".join(parts)
@@ -166,6 +183,8 @@ class OutputPipe(io.BufferedIOBase):
         while not self._queue.empty():
             self._queue.get()
         self._queue.put(_END)
+        if self.pump is not None:
+            self.pump.release(self)
         super().close()
 
     # The session's side -----------------------------------------------------------------------
@@ -191,6 +210,15 @@ class OutputPipe(io.BufferedIOBase):
             self._put += take
             self._queue.put(data[pos : pos + take] if pos or take < len(data) else data)
             pos += take
+
+    def keep(self, data: bytes) -> None:
+        """What the reader read from the connection itself, holding the lease: it reads it next."""
+        self._put += len(data)
+        self._rest = data
+
+    def grant(self) -> None:
+        """The reader may read the connection itself, once it has read what is queued."""
+        self._queue.put(_LEASE)
 
     def end(self) -> None:
         """No more output: the reader gets what is held, then end of file."""

@@ -28,11 +28,11 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Type
 from typing_extensions import TypedDict, Unpack
 
 from ._detach import DEFAULT_DETACH_KEYS, DetachMatcher, parse_detach_keys
-from ._frames import STDERR, FrameParser
 from ._pipes import DEFAULT_LIMIT, PIPE, STDOUT, InputPipe, OutputPipe, reader, writer
+from ._pump import Pump
 from ._resize import Resizer
 from ._signals import SignalProxy
-from ._streams import CHUNK, PipeSink, Source, isatty, make_sink
+from ._streams import PipeSink, Source, isatty, make_sink
 from ._winch import dispatcher
 from .errors import EngineError, ThreadptyError
 from .target import Channel, ContainerTarget, ExecTarget, Target
@@ -226,6 +226,7 @@ class Session:
         self._proxy: Optional[SignalProxy] = None
         self._output: Optional[threading.Thread] = None
         self._input: Optional[threading.Thread] = None
+        self._pump: Optional[Pump] = None
 
     # Ways to make one ------------------------------------------------------------------------
 
@@ -345,6 +346,7 @@ class Session:
                 self._proxy = SignalProxy(f"threadpty-signals-{name}", tgt.kill)
                 if not self._proxy.install():
                     self._proxy = None
+            self._pump = Pump(conn, tgt.tty, self._out, self._err)
             self._output = threading.Thread(
                 target=self._run_output, name=f"threadpty-output-{name}", daemon=True
             )
@@ -532,29 +534,13 @@ class Session:
     # The threads -------------------------------------------------------------------------------
 
     def _run_output(self) -> None:
-        conn = self._conn
-        assert conn is not None
+        conn, pump = self._conn, self._pump
+        assert conn is not None and pump is not None
         stdout, stderr = self._out, self._err
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
         try:
-            if self.target.tty:
-                write = stdout.write
-                while True:
-                    n = conn.readinto(view)
-                    if not n:
-                        break
-                    write(view[:n])
-            else:
-                parser = FrameParser()
-                while True:
-                    n = conn.readinto(view)
-                    if not n:
-                        break
-                    for stream, piece in parser.feed(view[:n]):
-                        (stderr if stream == STDERR else stdout).write(piece)
-                if self._why is None:
-                    parser.close()
+            pump.run()
+            if pump.parser is not None and self._why is None:
+                pump.parser.close()
             self._end("exit")
         except BrokenPipeError:
             # Whoever read our output has gone (`| head`, a closed PIPE): end quietly, leave the
@@ -658,6 +644,8 @@ class Session:
         for stoppable in (self._resizer, self._proxy, self._source):
             if stoppable is not None:
                 stoppable.stop()
+        if self._pump is not None:
+            self._pump.stop()
         self._out.abort()
         self._err.abort()
         if self._conn is not None:

@@ -1,0 +1,123 @@
+"""The connection lent to a PIPE's reader (threadpty/_pump.py), over a socketpair: no engine.
+
+What must not change when the reader reads the connection itself: bytes in order, stderr
+frames to the stderr sink, output nobody reads still filling the pipe so that the session
+ends, errors and the end seen by the reader ending the session once, close() at any time.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Iterator, Tuple
+
+import pytest
+
+import threadpty
+from threadpty._connection import Connection
+from threadpty.errors import ProtocolError
+
+from test_fuzz import FakeTarget, frame
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class FakeTTY(FakeTarget):
+    tty = True
+
+
+@pytest.fixture
+def pair() -> Iterator[Tuple[socket.socket, socket.socket]]:
+    ours, theirs = socket.socketpair()
+    yield ours, theirs
+    theirs.close()
+
+
+def session(ours: socket.socket, tty: bool, **options: object) -> threadpty.Session:
+    target = FakeTTY() if tty else FakeTarget()
+    s = threadpty.Session(target, sockets=Connection(ours), **options)  # type: ignore[arg-type]
+    return s.start()
+
+
+def test_reader_is_lent_the_connection_and_keeps_the_order(no_thread_left: None, pair) -> None:
+    ours, theirs = pair
+    s = session(ours, True, stdout=threadpty.PIPE)
+    pipe = s.stdout
+    got = bytearray()
+    for i in range(200):
+        theirs.sendall(b"%05d;" % i)
+        while len(got) < 6 * (i + 1):
+            got += pipe.read1(65536)
+    # After the first chunk that crossed from the output thread, the reader holds the lease.
+    assert pipe.pump.owner is pipe
+    theirs.shutdown(socket.SHUT_WR)
+    assert pipe.read() == b""
+    assert s.join() == 0
+    assert bytes(got) == b"".join(b"%05d;" % i for i in range(200))
+
+
+def test_output_nobody_reads_any_more_still_ends_the_session(no_thread_left: None, pair) -> None:
+    ours, theirs = pair
+    s = session(ours, True, stdout=threadpty.PIPE)
+    theirs.sendall(b"first")
+    assert s.stdout.read1(5) == b"first"
+    theirs.sendall(b"x" * 100_000)
+    theirs.shutdown(socket.SHUT_WR)
+    # The reader holds the lease and does not come back: the output thread takes it back, fills
+    # the pipe and sees the end.
+    assert s.join(timeout=10) == 0
+    assert s.stdout.read() == b"x" * 100_000
+
+
+def test_stderr_frames_go_to_their_pipe_while_stdout_reads(no_thread_left: None, pair) -> None:
+    ours, theirs = pair
+    s = session(ours, False, stdout=threadpty.PIPE, stderr=threadpty.PIPE)
+    errs = []
+    drain = threading.Thread(target=lambda: errs.append(s.stderr.read()), name="test-stderr")
+    drain.start()
+    want_out, want_err = bytearray(), bytearray()
+    got = bytearray()
+    for i in range(300):
+        out, err = b"o%04d" % i, b"e%04d" % i
+        want_out += out
+        want_err += err
+        theirs.sendall(frame(1, out) + frame(2, err))
+        while len(got) < len(want_out):
+            got += s.stdout.read1(65536)
+    theirs.shutdown(socket.SHUT_WR)
+    assert s.stdout.read() == b""
+    assert s.join() == 0
+    drain.join()
+    assert bytes(got) == bytes(want_out)
+    assert errs == [bytes(want_err)]
+
+
+def test_an_error_met_by_the_reader_ends_the_session(no_thread_left: None, pair) -> None:
+    ours, theirs = pair
+    s = session(ours, False, stdout=threadpty.PIPE)
+    theirs.sendall(frame(1, b"ok"))
+    assert s.stdout.read1(10) == b"ok"
+    theirs.sendall(frame(1, b"more"))
+    assert s.stdout.read1(10) == b"more"
+    theirs.sendall(b"\x09\0\0\0\0\0\0\1x")  # stream id 9
+    assert s.stdout.read() == b""
+    with pytest.raises(ProtocolError):
+        s.join()
+
+
+def test_close_while_the_reader_waits_on_the_connection(no_thread_left: None, pair) -> None:
+    ours, theirs = pair
+    s = session(ours, True, stdout=threadpty.PIPE)
+    theirs.sendall(b"a")
+    assert s.stdout.read1(1) == b"a"
+    theirs.sendall(b"b")
+    assert s.stdout.read1(1) == b"b"
+    assert s.stdout.pump.owner is s.stdout
+    result = []
+    reader = threading.Thread(target=lambda: result.append(s.stdout.read()), name="test-reader")
+    reader.start()
+    s.close()
+    reader.join(5)
+    assert not reader.is_alive()
+    assert result == [b""]
+    assert s.join() is None

@@ -1,0 +1,188 @@
+"""Who reads the connection: the output thread, or the reader of a PIPE waiting for output.
+
+Every chunk the output thread hands to a PIPE's reader costs a thread hand-over (a futex wake and
+the GIL moving between threads, ~11 µs in CPython), which with a TTY's ~4 KiB chunks doubled the
+CPU of reading output through a PIPE. So the connection is read by whoever holds a lease on it:
+
+- the output thread holds it by default, and fills the pipes up to their limit when nobody reads;
+- a reader that finds its pipe empty asks for it; the output thread, after the chunk in hand,
+  grants it (a marker in the pipe, behind the data already there) and steps aside;
+- the reader then reads the connection itself whenever its pipe is empty, and what it reads for
+  itself never crosses a thread; pieces for other sinks go to them as the output thread's would;
+- the output thread takes the lease back when the reader has not read for ``IDLE`` seconds (so
+  output unread still fills the pipe, and ``join`` still ends), when the session ends, or at once
+  when the reader meets the end of the connection or an error, which it leaves to the output
+  thread: the session's ending stays the output thread's alone.
+
+Only one thread reads the connection and feeds the frame parser at a time, so bytes keep their
+order. A callable sink must be called on the output thread: with one, no lease is granted.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, List, Optional, Sequence
+
+from ._frames import STDERR, FrameParser
+from ._streams import CHUNK, CallSink, PipeSink, Sink
+
+# How long a reader holding the lease may stay away before the output thread takes it back.
+IDLE = 0.02
+
+
+class Pump:
+    """Reads the connection and passes what it reads on to the sinks."""
+
+    def __init__(self, conn: Any, tty: bool, out: Sink, err: Sink) -> None:
+        self._conn = conn
+        self.parser: Optional[FrameParser] = None if tty else FrameParser()
+        self._out, self._err = out, err
+        self._view = memoryview(bytearray(CHUNK))
+        self._pipes: Sequence[Any] = [
+            s.pipe for s in dict.fromkeys((out, err)) if isinstance(s, PipeSink)
+        ]
+        self.leasable = bool(self._pipes) and not any(isinstance(s, CallSink) for s in (out, err))
+        self.owner: Any = None  # the OutputPipe holding the lease; None: the output thread
+        self._cond = threading.Condition(threading.Lock())
+        self._busy = threading.Lock()  # held by the owner while it reads and passes on
+        self._steps = 0  # the owner's reads, so the output thread can tell it has gone idle
+        self._stopping = False
+        self._eof = False
+        self._error: Optional[BaseException] = None
+        for pipe in self._pipes:
+            pipe.pump = self
+
+    def step(self, own: Any = None, mine: Optional[List[bytes]] = None) -> bool:
+        """Read one chunk and pass it on; False at the end of the connection.
+
+        Pieces for the pipe ``own`` are appended to ``mine`` instead of crossing to it.
+        """
+        view = self._view
+        n = self._conn.readinto(view)
+        if not n:
+            return False
+        out, err = self._out, self._err
+        parser = self.parser
+        if parser is None:
+            if mine is not None and isinstance(out, PipeSink) and out.pipe is own:
+                mine.append(bytes(view[:n]))
+            else:
+                out.write(view[:n])
+            return True
+        for stream, piece in parser.feed(view[:n]):
+            sink = err if stream == STDERR else out
+            if mine is not None and isinstance(sink, PipeSink) and sink.pipe is own:
+                mine.append(bytes(piece))
+            else:
+                sink.write(piece)
+        return True
+
+    # The output thread's side ------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Read the connection to its end (or the session's), lending it to readers on the way."""
+        if self.leasable:
+            while self.turn() and self.step():
+                self.offer()
+            return
+        # Nobody to lend it to: the plain loop, nothing per chunk that it does not need.
+        conn, view, out, err = self._conn, self._view, self._out, self._err
+        parser = self.parser
+        if parser is None:
+            write = out.write
+            while True:
+                n = conn.readinto(view)
+                if not n:
+                    return
+                write(view[:n])
+        while True:
+            n = conn.readinto(view)
+            if not n:
+                return
+            for stream, piece in parser.feed(view[:n]):
+                (err if stream == STDERR else out).write(piece)
+
+    def turn(self) -> bool:
+        """Wait until no reader holds the lease; False when a reader met the connection's end.
+
+        Raises what a reader holding the lease met while reading or passing on.
+        """
+        if self.owner is not None:
+            with self._cond:
+                while self.owner is not None:
+                    seen = self._steps
+                    self._cond.wait(IDLE)
+                    if self.owner is None:
+                        break
+                    if self._busy.acquire(blocking=False):
+                        try:
+                            if self._stopping or self._steps == seen:
+                                self.owner = None
+                        finally:
+                            self._busy.release()
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+        return not self._eof
+
+    def offer(self) -> None:
+        """Grant the lease to a reader waiting for output, if one is."""
+        if self._stopping:
+            return
+        for pipe in self._pipes:
+            if pipe.wants_lease:
+                pipe.wants_lease = False
+                self.owner = pipe
+                pipe.grant()
+                return
+
+    def stop(self) -> None:
+        """The session is ending: the output thread takes the lease back as soon as it is free."""
+        self._stopping = True
+        with self._cond:
+            self._cond.notify_all()
+
+    # The reader's side -------------------------------------------------------------------------
+
+    def read_for(self, pipe: Any) -> Optional[bytes]:
+        """Read the connection for ``pipe`` until it has something; None if it has no lease."""
+        with self._busy:
+            if self.owner is not pipe:
+                return None
+            if self._stopping:
+                self._give_back()
+                return None
+            self._steps += 1
+            mine: List[bytes] = []
+            try:
+                while not mine:
+                    if not self.step(pipe, mine):
+                        self._eof = True
+                        self._give_back()
+                        break
+            except Exception as exc:  # noqa: BLE001 - raised again in the output thread
+                self._error = exc
+                self._give_back()
+            except BaseException:
+                # Ctrl-C in the reader's thread is its own to handle; what was read stays.
+                self._give_back()
+                if mine:
+                    pipe.keep(b"".join(mine))
+                raise
+            return b"".join(mine)
+
+    def release(self, pipe: Any) -> None:
+        """``pipe`` is closed: the lease goes back to the output thread."""
+        # Never waits: a read of the connection under way ends by itself (or close() aborts it),
+        # and a lease left to a closed pipe goes back once it has been idle.
+        if self.owner is pipe and self._busy.acquire(blocking=False):
+            try:
+                if self.owner is pipe:
+                    self._give_back()
+            finally:
+                self._busy.release()
+
+    def _give_back(self) -> None:
+        with self._cond:
+            self.owner = None
+            self._cond.notify_all()
