@@ -93,6 +93,33 @@ def make_container(engine: Any) -> Iterator[Callable[..., str]]:
             pass
 
 
+@pytest.fixture(scope="module")
+def box(engine: Any, request: Any) -> Iterator[str]:
+    """A running container for a whole module, by name (the web tests look it up by name)."""
+    name = f"threadpty-box-{RUN_ID}-{request.module.__name__}"
+    cid = engine.create_container(
+        IMAGE,
+        "sleep 3600",
+        name=name,
+        labels={LABEL: RUN_ID},
+        host_config=engine.create_host_config(network_mode="none"),
+    )["Id"]
+    engine.start(cid)
+    yield name
+    engine.remove_container(cid, force=True)
+
+
+@pytest.fixture
+def name(engine: Any, request: Any) -> Iterator[str]:
+    """A name for a container the command makes; whatever happens, it is gone afterwards."""
+    made = f"threadpty-cmd-{RUN_ID}-{request.node.name}".replace("[", "-").replace("]", "")
+    yield made
+    try:
+        engine.remove_container(made, force=True)
+    except Exception:  # noqa: BLE001 - already gone, as it should be
+        pass
+
+
 @pytest.fixture
 def running(make_container: Callable[..., str]) -> str:
     """A running container to exec into."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import textwrap
-from typing import Any, Callable, Iterator, List
+from typing import Any, Callable, List
 
 import docker.errors
 import pytest
 
-from conftest import IMAGE, RUN_ID
+from conftest import IMAGE
 from ptyharness import PtyChild
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -40,17 +40,6 @@ def run_args(name: str, *cmd: str, flags: tuple = ("-it",)) -> List[str]:
 
 def gone(client: Any, name: str) -> bool:
     return not client.containers(all=True, filters={"name": name})
-
-
-@pytest.fixture
-def name(client: Any, request: Any) -> Iterator[str]:
-    """A name for a container the command makes; whatever happens, it is gone afterwards."""
-    made = f"threadpty-sig-{RUN_ID}-{request.node.name}".replace("[", "-").replace("]", "")
-    yield made
-    try:
-        client.remove_container(made, force=True)
-    except Exception:  # noqa: BLE001 - already gone, as it should be
-        pass
 
 
 def test_run_it_forwards_term_hup_usr1_and_stays_attached(client: Any, name: str) -> None:

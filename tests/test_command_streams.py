@@ -5,27 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from conftest import IMAGE, RUN_ID
+from conftest import IMAGE
 from ptyharness import PtyChild
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 COMMAND = [sys.executable, "-m", "threadpty"]
-
-
-@pytest.fixture
-def name(client: Any, request: Any) -> Iterator[str]:
-    """A name for a container the command makes; whatever happens, it is gone afterwards."""
-    made = f"threadpty-st-{RUN_ID}-{request.node.name}".replace("[", "-").replace("]", "")
-    yield made
-    try:
-        client.remove_container(made, force=True)
-    except Exception:  # noqa: BLE001 - already gone, as it should be
-        pass
 
 
 def removed_soon(client: Any, name: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import IMAGE, LABEL, RUN_ID
+from conftest import IMAGE
 from webrig import WebServer, web_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -55,21 +55,6 @@ def browser() -> Iterator[Any]:
             yield b
         finally:
             b.close()
-
-
-@pytest.fixture(scope="module")
-def box(engine: Any) -> Iterator[str]:
-    name = f"tpweb-browser-{RUN_ID}"
-    cid = engine.create_container(
-        IMAGE,
-        "sleep 3600",
-        name=name,
-        labels={LABEL: RUN_ID},
-        host_config=engine.create_host_config(network_mode="none"),
-    )["Id"]
-    engine.start(cid)
-    yield name
-    engine.remove_container(cid, force=True)
 
 
 def screen(page: Any) -> str:

@@ -14,8 +14,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import IMAGE, LABEL, RUN_ID, docker_cli
-from webrig import Reader, WebServer, _dump_threads, start, web_server
+from conftest import IMAGE, docker_cli
+from webrig import Reader, WebServer, _dump_threads, shells, start, web_server
 
 pytest.importorskip("websockets")
 # The flood is 64 MiB through a TTY in small chunks: on a shared, loaded 2-core machine it has
@@ -27,31 +27,9 @@ PROMPT = rb"# "
 
 
 @pytest.fixture(scope="module")
-def box(engine: Any) -> Iterator[str]:
-    cid = engine.create_container(
-        IMAGE,
-        "sleep 3600",
-        labels={LABEL: RUN_ID},
-        host_config=engine.create_host_config(network_mode="none"),
-    )["Id"]
-    engine.start(cid)
-    yield cid
-    engine.remove_container(cid, force=True)
-
-
-@pytest.fixture(scope="module")
 def server(box: str) -> Iterator[WebServer]:
     with web_server("--exec", box) as s:
         yield s
-
-
-def shells(box: str) -> int:
-    """How many shells run in the box (each tab's exec is one)."""
-    return sum(
-        1
-        for line in docker_cli("exec", box, "ps", "-o", "args").splitlines()
-        if line.strip() == "/bin/sh"
-    )
 
 
 def test_starts_at_the_size_given_and_follows_resizes(server: WebServer) -> None:

@@ -12,39 +12,17 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator, List
+from typing import Any, List
 
 import pytest
 
-from conftest import IMAGE, LABEL, RUN_ID, docker_cli
-from webrig import Reader, start, web_server
+from webrig import Reader, shells, start, web_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
 SESSIONS = int(os.environ.get("THREADPTY_WEB_SCALE", "200"))
 KiB, MiB = 1024, 1 << 20
 RESULTS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "build", "web")
-
-
-@pytest.fixture(scope="module")
-def box(engine: Any) -> Iterator[str]:
-    cid = engine.create_container(
-        IMAGE,
-        "sleep 3600",
-        labels={LABEL: RUN_ID},
-        host_config=engine.create_host_config(network_mode="none"),
-    )["Id"]
-    engine.start(cid)
-    yield cid
-    engine.remove_container(cid, force=True)
-
-
-def shells(box: str) -> int:
-    return sum(
-        1
-        for line in docker_cli("exec", box, "ps", "-o", "args").splitlines()
-        if line.strip() == "/bin/sh"
-    )
 
 
 def test_200_sessions_each_read_their_own_echo(box: str) -> None:

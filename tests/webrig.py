@@ -160,3 +160,14 @@ def _dump_threads(pid: int) -> None:
     if os.path.exists(spy):
         out = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True, timeout=60)
         sys.stderr.write(out.stdout.decode(errors="replace"))
+
+
+def shells(box: str) -> int:
+    """How many shells run in the box (each tab's exec is one)."""
+    from conftest import docker_cli
+
+    return sum(
+        1
+        for line in docker_cli("exec", box, "ps", "-o", "args").splitlines()
+        if line.strip() == "/bin/sh"
+    )

@@ -587,7 +587,7 @@ class Session:
         if self._why is not None:
             raise BrokenPipeError("the session has ended")
         resizer = self._resizer
-        if resizer is not None:
+        if resizer is not None and not resizer.settled.is_set():
             # Input waits (at most a moment) for the sizes asked for before it, the first one
             # included (an exec cannot be sized before its process runs): what is typed after a
             # resize() is answered at the new size, as on a local terminal.

@@ -20,7 +20,7 @@ from ._streams import fileno_of
 
 FdLike = Union[int, Any]
 
-_live_lock = threading.Lock()
+_owners_lock = threading.Lock()
 
 
 def _fd(fd: FdLike) -> Optional[int]:
@@ -147,7 +147,7 @@ class Terminal:
         num = _fd(self.fd)
         if not self.raw or num is None or not os.isatty(num):
             return
-        with self._lock, _live_lock:
+        with self._lock, _owners_lock:
             if self._key is not None:
                 return
             key = _device(num)
@@ -175,7 +175,7 @@ class Terminal:
 
     def stop(self) -> None:
         """Give the terminal back: restore it if no other session still has it raw."""
-        with self._lock, _live_lock:
+        with self._lock, _owners_lock:
             key, self._key = self._key, None
             if key is None:
                 return
@@ -206,7 +206,7 @@ def _restore(num: Optional[int], owner: _Owner) -> None:
 @atexit.register
 def _restore_all() -> None:
     """The interpreter is exiting with sessions still raw: give every terminal back."""
-    with _live_lock:
+    with _owners_lock:
         owners = list(_owners.items())
         _owners.clear()
     for _key, owner in owners:
