@@ -99,15 +99,18 @@ def hijacked() -> Iterator[List[Any]]:
         ours.close()
 
 
-def read_soon(conn: Connection, size: int) -> bytes:
-    """One ``readinto`` of ``size`` bytes, which must return within a few seconds."""
+def read_soon(conn: Connection, size: int, how: str = "readinto") -> bytes:
+    """One ``readinto`` (or ``read``) of ``size`` bytes, which must return within a few seconds."""
     got: List[bytes] = []
     done = threading.Event()
 
     def read() -> None:
-        buf = bytearray(size)
-        n = conn.readinto(memoryview(buf))
-        got.append(bytes(buf[:n]))
+        if how == "read":
+            got.append(conn.read(size))
+        else:
+            buf = bytearray(size)
+            n = conn.readinto(memoryview(buf))
+            got.append(bytes(buf[:n]))
         done.set()
 
     t = threading.Thread(target=read, name="threadpty-test-reader", daemon=True)
@@ -120,19 +123,20 @@ def read_soon(conn: Connection, size: int) -> bytes:
     return got[0]
 
 
+@pytest.mark.parametrize("how", ["readinto", "read"])
 @pytest.mark.parametrize("size", [65536, 8192, 5], ids=["larger", "same", "smaller"])
-def test_header_leftovers_without_more_input(hijacked: List[Any], size: int) -> None:
+def test_header_leftovers_without_more_input(hijacked: List[Any], size: int, how: str) -> None:
     _, engine, conn = hijacked
     want = b"first-output\n"
     got = b""
     while len(got) < len(want):
-        got += read_soon(conn, size)
+        got += read_soon(conn, size, how)
     assert got == want
     # After the leftovers, the socket itself: later output and the end of the stream.
     engine.sendall(b"later\n")
-    assert read_soon(conn, 65536) == b"later\n"
+    assert read_soon(conn, 65536, how) == b"later\n"
     engine.shutdown(socket.SHUT_WR)
-    assert read_soon(conn, 65536) == b""
+    assert read_soon(conn, 65536, how) == b""
 
 
 def test_abort_wakes_a_reader(hijacked: List[Any]) -> None:
@@ -207,7 +211,8 @@ class FakeNpipeFileIO(io.RawIOBase):
         return self.sock.recv_into(buf)
 
 
-def test_named_pipe_header_leftovers() -> None:
+@pytest.mark.parametrize("how", ["readinto", "read"])
+def test_named_pipe_header_leftovers(how: str) -> None:
     ours, engine = socket.socketpair()
     pipe = FakeNpipeSocket(ours)
     # As NpipeSocket.makefile() builds it; the SDK hands out response.raw._fp.fp.raw.sock.
@@ -217,10 +222,10 @@ def test_named_pipe_header_leftovers() -> None:
         pass
     conn = Connection(pipe, FakeResponse(fp))
     try:
-        assert read_soon(conn, 65536) == b"first-output\n"
+        assert read_soon(conn, 65536, how) == b"first-output\n"
         assert conn.close_write() is False  # a pipe cannot half-close: input is left open
         engine.sendall(b"later\n")
-        assert read_soon(conn, 65536) == b"later\n"
+        assert read_soon(conn, 65536, how) == b"later\n"
     finally:
         conn.close()
         engine.close()
@@ -257,11 +262,13 @@ def test_named_pipe_errors_are_the_end_of_stream() -> None:
         ended = Connection(EndedPipe(ours))
         # docker-py reads "the pipe has been ended" as the end of stream; so does the session.
         assert ended.readinto(memoryview(bytearray(10))) == 0
+        assert ended.read(10) == b""
         with pytest.raises(BrokenPipeError):
             ended.sendall(b"x")
         closed = Connection(ClosedPipe(ours))
         closed.abort()
         assert closed.readinto(memoryview(bytearray(10))) == 0
+        assert closed.read(10) == b""
     finally:
         ours.close()
         engine.close()

@@ -7,8 +7,12 @@ ends, errors and the end seen by the reader ending the session once, close() at 
 
 from __future__ import annotations
 
+import fcntl
 import socket
+import struct
+import termios
 import threading
+import time
 from typing import Iterator, Tuple
 
 import pytest
@@ -31,6 +35,15 @@ def pair() -> Iterator[Tuple[socket.socket, socket.socket]]:
     ours, theirs = socket.socketpair()
     yield ours, theirs
     theirs.close()
+
+
+def read_by_now(theirs: socket.socket) -> None:
+    """Wait until our end has read everything ``theirs`` sent, so the next send is a chunk of
+    its own (on a unix socket, SIOCOUTQ counts what the peer has not read yet)."""
+    deadline = time.monotonic() + 10
+    while struct.unpack("i", fcntl.ioctl(theirs, termios.TIOCOUTQ, b"\0" * 4))[0]:
+        assert time.monotonic() < deadline, "the reader did not read what was sent"
+        time.sleep(0.001)
 
 
 def session(ours: socket.socket, tty: bool, **options: object) -> threadpty.Session:
@@ -121,3 +134,66 @@ def test_close_while_the_reader_waits_on_the_connection(no_thread_left: None, pa
     assert not reader.is_alive()
     assert result == [b""]
     assert s.join() is None
+
+
+def test_merged_frames_read_by_the_reader_itself(no_thread_left: None, pair) -> None:
+    """``stderr=STDOUT`` without a TTY: every payload is the pipe's, in order, whatever way the
+    chunks split the frames (a chunk of one header alone, a header cut in two)."""
+    ours, theirs = pair
+    s = session(ours, False, stdout=threadpty.PIPE, stderr=threadpty.STDOUT)
+    theirs.sendall(frame(1, b"a"))
+    assert s.stdout.read1(10) == b"a"
+    got = bytearray()
+    # The reader reads in a thread of its own all along, so it holds the lease while the frames
+    # below arrive in pieces, each read before the next is sent.
+    reader = threading.Thread(target=lambda: got.extend(s.stdout.read()), name="test-reader")
+    reader.start()
+    want = bytearray()
+    for i in range(300):
+        out, err = b"o%04d" % i, b"e%04d" % i
+        want += out + err
+        data = frame(1, out) + frame(2, err)
+        for cut in ((), (8,), (5, 8, 16))[i % 3]:
+            theirs.sendall(data[:cut])
+            data = data[cut:]
+            read_by_now(theirs)
+        theirs.sendall(data)
+    theirs.shutdown(socket.SHUT_WR)
+    reader.join(10)
+    assert not reader.is_alive()
+    assert s.join() == 0
+    assert bytes(got) == bytes(want)
+
+
+def test_error_after_payload_in_one_chunk_keeps_the_payload(no_thread_left: None, pair) -> None:
+    ours, theirs = pair
+    s = session(ours, False, stdout=threadpty.PIPE, stderr=threadpty.STDOUT)
+    theirs.sendall(frame(1, b"a"))
+    assert s.stdout.read1(10) == b"a"
+    theirs.sendall(frame(1, b"b"))
+    assert s.stdout.read1(10) == b"b"
+    assert s.stdout.pump.owner is s.stdout
+    theirs.sendall(frame(2, b"last") + b"\x09\0\0\0\0\0\0\1x")
+    assert s.stdout.read() == b"last"
+    with pytest.raises(ProtocolError):
+        s.join()
+
+
+def test_small_reads_of_a_chunk_the_reader_read_itself(no_thread_left: None, pair) -> None:
+    ours, theirs = pair
+    s = session(ours, True, stdout=threadpty.PIPE)
+    theirs.sendall(b"a")
+    assert s.stdout.read1(1) == b"a"
+    theirs.sendall(b"b")
+    assert s.stdout.read1(1) == b"b"
+    assert s.stdout.pump.owner is s.stdout
+    theirs.sendall(bytes(range(100)))
+    got = bytearray()
+    while len(got) < 100:
+        piece = s.stdout.read1(7)
+        assert 0 < len(piece) <= 7
+        got += piece
+    assert bytes(got) == bytes(range(100))
+    theirs.shutdown(socket.SHUT_WR)
+    assert s.stdout.read() == b""
+    assert s.join() == 0

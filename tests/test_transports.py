@@ -133,6 +133,32 @@ def test_input_that_ends_output(remote: Tuple[str, Any], box: str) -> None:
     assert out.getvalue().split()[0].decode() == hashlib.sha256(payload).hexdigest()
 
 
+@pytest.mark.parametrize("tty", [False, True], ids=["frames", "tty"])
+def test_pipe_reader_reads_the_transport_itself(
+    remote: Tuple[str, Any], box: str, tty: bool
+) -> None:
+    """A PIPE's waiting reader is lent the connection and reads it through ``Connection.read``."""
+    _, client = remote
+    session = threadpty.Session.exec(
+        client,
+        box,
+        ["seq", "1", "200000"],
+        tty=tty,
+        interactive=False,
+        stdout=threadpty.PIPE,
+        stderr=threadpty.STDOUT,
+    ).start()
+    got = []
+    while True:
+        data = session.stdout.read1(65536)
+        if not data:
+            break
+        got.append(data)
+    assert session.join(timeout=60) == 0
+    newline = "\r\n" if tty else "\n"
+    assert b"".join(got) == "".join(f"{i}{newline}" for i in range(1, 200001)).encode()
+
+
 @pytest.mark.parametrize("remote", ["ssh-paramiko", "ssh-command"], indirect=True)
 def test_input_half_close(remote: Tuple[str, Any], box: str) -> None:
     _, client = remote

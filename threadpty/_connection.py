@@ -47,6 +47,15 @@ class Connection:
                 return 0
             raise
 
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes as they arrive, in a new object (blocking); ``b""`` at the end."""
+        try:
+            return self._transport.read(size)
+        except (OSError, ValueError) as exc:
+            if self._aborted or _is_gone(exc):
+                return b""
+            raise
+
     def sendall(self, data: bytes) -> None:
         self._transport.sendall(data)
 
@@ -107,6 +116,13 @@ class _Transport:
             self._file = None
         return n
 
+    def read(self, size: int) -> bytes:
+        # For a reader that wants bytes of its own: no buffer to fill and copy out of.
+        buf = bytearray(size)
+        n = self.readinto(memoryview(buf))
+        del buf[n:]
+        return bytes(buf)
+
     def _recv_into(self, buf: memoryview) -> int:
         raise NotImplementedError
 
@@ -132,6 +148,11 @@ class _Socket(_Transport):
 
     def _recv_into(self, buf: memoryview) -> int:
         return self._sock.recv_into(buf)
+
+    def read(self, size: int) -> bytes:
+        if self._file is not None:
+            return super().read(size)
+        return self._sock.recv(size)
 
     def sendall(self, data: bytes) -> None:
         self._sock.sendall(data)
@@ -170,6 +191,11 @@ class _NamedPipe(_Socket):
     def readinto(self, buf: memoryview) -> int:
         with _pipe_errors():
             return super().readinto(buf)
+
+    def read(self, size: int) -> bytes:
+        # Through readinto: NpipeSocket's recv_into is all that every version of it offers.
+        with _pipe_errors():
+            return _Transport.read(self, size)
 
     def sendall(self, data: bytes) -> None:
         with _pipe_errors():
@@ -212,6 +238,12 @@ class _ParamikoChannel(_Transport):
         buf[: len(data)] = data
         return len(data)
 
+    def read(self, size: int) -> bytes:
+        if self._pending:
+            data, self._pending = self._pending[:size], self._pending[size:]
+            return data
+        return bytes(self._channel.recv(size))
+
     def sendall(self, data: bytes) -> None:
         self._channel.sendall(data)
 
@@ -244,6 +276,11 @@ class _SSHCommand(_Transport):
 
     def _recv_into(self, buf: memoryview) -> int:
         return self._pipe.readinto(buf) or 0
+
+    def read(self, size: int) -> bytes:
+        if self._file is not None:
+            return super().read(size)
+        return self._pipe.read(size) or b""
 
     def sendall(self, data: bytes) -> None:
         self._sock.sendall(data)

@@ -37,10 +37,11 @@ class OutputPipe(io.BufferedIOBase):
     Closing it tells the session that nobody reads any more: the session then ends as a pipeline
     does when its reader goes away.
 
-    Every chunk crosses from the output thread to the reader, so the hand-over is what a PIPE
-    costs over a file object: it is a ``SimpleQueue`` (one C-level lock, no Python-level
-    condition per chunk), and the byte count that bounds it is two counters each written by one
-    side only, so neither side takes a lock unless the writer has to wait for room.
+    A chunk that crosses from the output thread to the reader goes through a ``SimpleQueue``
+    (one C-level lock, no Python-level condition per chunk), and the byte count that bounds it is
+    two counters each written by one side only, so neither side takes a lock unless the writer
+    has to wait for room. A reader that keeps up is lent the connection instead (``_pump``) and
+    its ``read1`` returns what it read itself: no hand-over, no counting, no copy but the read.
     """
 
     def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
@@ -57,7 +58,9 @@ class OutputPipe(io.BufferedIOBase):
         self._aborted = False
         self._writer_waits = False
         self._room = threading.Condition(threading.Lock())
-        self._read_lock = threading.Lock()  # readers in several threads take turns
+        # Readers in several threads take turns. Held from before a reader looks at the lease
+        # (see _pump) until it has what it read: the output thread never takes it back mid-read.
+        self.reading = threading.Lock()
         self.pump: Any = None  # the session's _pump.Pump, once it runs
         self.wants_lease = False  # a reader waits for output (set by the reader only)
 
@@ -65,7 +68,7 @@ class OutputPipe(io.BufferedIOBase):
         return True
 
     def _fill(self) -> bytes:
-        """What is ready to read, waiting for it; ``b""`` at the end. Under ``_read_lock``."""
+        """What is ready to read, waiting for it; ``b""`` at the end. Under ``reading``."""
         if self._gone:
             raise ValueError("read of closed file")
         while not self._rest and not self._ended:
@@ -99,10 +102,19 @@ class OutputPipe(io.BufferedIOBase):
                 self._room.notify()
 
     def read1(self, size: Optional[int] = -1) -> bytes:
-        with self._read_lock:
+        if size is None or size < 0:
+            size = self._limit
+        with self.reading:
+            pump = self.pump
+            if pump is not None and pump.owner is self and not self._rest and self._queue.empty():
+                # Holding the lease with nothing queued: the chunk read for this reader is its
+                # answer as it is, bypassing the counters that bound only what is queued.
+                data = pump.read_for(self)
+                if data and len(data) <= size:
+                    return data
+                if data:
+                    self.keep(data)
             data = self._fill()
-            if size is None or size < 0:
-                size = self._limit
             queue_ = self._queue
             if len(data) < size and not queue_.empty():
                 parts = [data]
@@ -125,7 +137,7 @@ class OutputPipe(io.BufferedIOBase):
     def read(self, size: Optional[int] = -1) -> bytes:
         parts = []
         n = 0
-        with self._read_lock:
+        with self.reading:
             while size is None or size < 0 or n < size:
                 data = self._fill()
                 if not data:
@@ -140,7 +152,7 @@ class OutputPipe(io.BufferedIOBase):
     def readline(self, size: Optional[int] = -1) -> bytes:
         parts = []
         n = 0
-        with self._read_lock:
+        with self.reading:
             while size is None or size < 0 or n < size:
                 data = self._fill()
                 if not data:
@@ -156,7 +168,7 @@ class OutputPipe(io.BufferedIOBase):
         return b"".join(parts)
 
     def peek(self, size: int = 0) -> bytes:
-        with self._read_lock:
+        with self.reading:
             return self._fill()
 
     def readinto(self, buf: Any) -> int:

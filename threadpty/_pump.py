@@ -42,9 +42,13 @@ class Pump:
             s.pipe for s in dict.fromkeys((out, err)) if isinstance(s, PipeSink)
         ]
         self.leasable = bool(self._pipes) and not any(isinstance(s, CallSink) for s in (out, err))
+        # The pipe that gets every byte read (a TTY's, or no TTY with stdout and stderr both in it):
+        # its reader takes what it reads as it is, with nothing to sort out for other sinks.
+        whole = out if tty or out is err else None
+        self._whole: Any = whole.pipe if isinstance(whole, PipeSink) else None
+        self._tty_whole: Any = self._whole if tty else None
         self.owner: Any = None  # the OutputPipe holding the lease; None: the output thread
         self._cond = threading.Condition(threading.Lock())
-        self._busy = threading.Lock()  # held by the owner while it reads and passes on
         self._steps = 0  # the owner's reads, so the output thread can tell it has gone idle
         self._stopping = False
         self._eof = False
@@ -114,12 +118,15 @@ class Pump:
                     self._cond.wait(IDLE)
                     if self.owner is None:
                         break
-                    if self._busy.acquire(blocking=False):
+                    # The owner's reader holds its pipe's lock from before it looks at the
+                    # lease to after it has passed on what it read: free, it is not reading.
+                    reading = self.owner.reading
+                    if reading.acquire(blocking=False):
                         try:
                             if self._stopping or self._steps == seen:
                                 self.owner = None
                         finally:
-                            self._busy.release()
+                            reading.release()
         error, self._error = self._error, None
         if error is not None:
             raise error
@@ -145,42 +152,70 @@ class Pump:
     # The reader's side -------------------------------------------------------------------------
 
     def read_for(self, pipe: Any) -> Optional[bytes]:
-        """Read the connection for ``pipe`` until it has something; None if it has no lease."""
-        with self._busy:
-            if self.owner is not pipe:
-                return None
-            if self._stopping:
+        """Read the connection for ``pipe`` until it has something; None if it has no lease.
+
+        ``b""`` when the connection ended or failed: the output thread then ends the session.
+        Called holding ``pipe.reading``, which keeps the lease from being taken back meanwhile.
+        """
+        if self.owner is not pipe or self._stopping:
+            if self.owner is pipe:
                 self._give_back()
-                return None
-            self._steps += 1
-            mine: List[bytes] = []
+            return None
+        self._steps += 1
+        if pipe is self._tty_whole:
+            # A TTY's bytes, all this pipe's, in an object of their own from the socket: this
+            # is the path of a TTY's every ~4 KiB chunk, so it is kept to the bare minimum.
             try:
-                while not mine:
-                    if not self.step(pipe, mine):
-                        self._eof = True
-                        self._give_back()
-                        break
+                data = self._conn.read(CHUNK)
             except Exception as exc:  # noqa: BLE001 - raised again in the output thread
                 self._error = exc
+                data = b""
+            if data:
+                return data
+            self._eof = self._error is None
+            self._give_back()
+            return b""
+        mine: List[Any] = []
+        try:
+            if pipe is self._whole:
+                self._frames_for_whole(mine)
+            else:
+                while not mine and self.step(pipe, mine):
+                    pass
+            if not mine:
+                self._eof = True
                 self._give_back()
-            except BaseException:
-                # Ctrl-C in the reader's thread is its own to handle; what was read stays.
-                self._give_back()
-                if mine:
-                    pipe.keep(b"".join(mine))
-                raise
-            return b"".join(mine)
+        except Exception as exc:  # noqa: BLE001 - raised again in the output thread
+            self._error = exc
+            self._give_back()
+        except BaseException:
+            # Ctrl-C in the reader's thread is its own to handle; what was read stays.
+            self._give_back()
+            if mine:
+                pipe.keep(b"".join(mine))
+            raise
+        return b"".join(mine)
+
+    def _frames_for_whole(self, mine: List[Any]) -> None:
+        """Payload slices of the next chunk that has any, into ``mine`` (left empty at the end)."""
+        conn, view, feed = self._conn, self._view, self.parser.feed  # type: ignore[union-attr]
+        while not mine:
+            n = conn.readinto(view)
+            if not n:
+                return
+            # The slices stay valid until the next read, after the caller has joined them.
+            mine.extend(piece for _, piece in feed(view[:n]))
 
     def release(self, pipe: Any) -> None:
         """``pipe`` is closed: the lease goes back to the output thread."""
         # Never waits: a read of the connection under way ends by itself (or close() aborts it),
         # and a lease left to a closed pipe goes back once it has been idle.
-        if self.owner is pipe and self._busy.acquire(blocking=False):
+        if self.owner is pipe and pipe.reading.acquire(blocking=False):
             try:
                 if self.owner is pipe:
                     self._give_back()
             finally:
-                self._busy.release()
+                pipe.reading.release()
 
     def _give_back(self) -> None:
         with self._cond:
