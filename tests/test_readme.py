@@ -1,7 +1,9 @@
 """Every Python example in README.rst runs here, so the README cannot rot.
 
 The examples name the public ``busybox`` image; the tests use the project's own image and no
-network (the substitutions are checked, so an edited example cannot silently escape them).
+network, and label what the examples create with this run's label, so that only those are removed
+afterwards and another suite's containers on the same engine are left alone (the substitutions
+are checked, so an edited example cannot silently escape them).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, List
 
 import pytest
 
-from conftest import IMAGE
+from conftest import IMAGE, LABEL, RUN_ID
 from ptyharness import PtyChild
 
 pytestmark = pytest.mark.integration
@@ -31,18 +33,25 @@ def blocks(language: str) -> List[str]:
     return out
 
 
+MARK = f"labels={{{LABEL!r}: {RUN_ID!r}}}"
+
+
 def localise(code: str) -> str:
     code = code.replace('"busybox:latest"', repr(IMAGE))
     code = code.replace('"busybox"', repr(IMAGE))
-    # Containers the examples start get no network, like every test container.
+    # Containers the examples start get no network, like every test container, and this run's
+    # label; so does the one the dockerpty example makes with the low-level API.
     code = re.sub(
-        r"containers\.(run|create)\((.*?)\)\n", r'containers.\1(\2, network_mode="none")\n', code
+        r"containers\.(run|create)\((.*?)\)\n",
+        rf'containers.\1(\2, network_mode="none", {MARK})\n',
+        code,
     )
-    return code
+    return code.replace("create_container(", f"create_container({MARK}, ")
 
 
-def new_containers(client: Any, before: set) -> List[str]:
-    return [c["Id"] for c in client.containers(all=True) if c["Id"] not in before]
+def remove_labelled(client: Any) -> None:
+    for c in client.containers(all=True, filters={"label": f"{LABEL}={RUN_ID}"}):
+        client.remove_container(c["Id"], force=True)
 
 
 def test_examples_are_found() -> None:
@@ -51,8 +60,7 @@ def test_examples_are_found() -> None:
 
 def test_migration_example_at_a_terminal(client: Any) -> None:
     code = localise(blocks("python")[0])
-    assert "import threadpty as dockerpty" in code and IMAGE in code
-    before = {c["Id"] for c in client.containers(all=True)}
+    assert "import threadpty as dockerpty" in code and IMAGE in code and MARK in code
     try:
         with PtyChild(code) as p:
             p.expect_exact("# ")
@@ -61,14 +69,12 @@ def test_migration_example_at_a_terminal(client: Any) -> None:
             p.sendline("exit")
             assert p.wait() == 0
     finally:
-        for cid in new_containers(client, before):
-            client.remove_container(cid, force=True)
+        remove_labelled(client)
 
 
 def test_session_examples_run_in_order(client: Any) -> None:
     code = "\n".join(localise(b) for b in blocks("python")[1:])
-    assert code.count('network_mode="none"') >= 2
-    before = {c["Id"] for c in client.containers(all=True)}
+    assert code.count('network_mode="none"') >= 2 and code.count(MARK) >= 2
     try:
         proc = subprocess.run(
             [sys.executable, "-c", code],
@@ -79,8 +85,7 @@ def test_session_examples_run_in_order(client: Any) -> None:
         )
         assert proc.returncode == 0, proc.stderr
     finally:
-        for cid in new_containers(client, before):
-            client.remove_container(cid, force=True)
+        remove_labelled(client)
 
 
 def test_command_example_with_a_pipe() -> None:
