@@ -52,6 +52,15 @@ def session(ours: socket.socket, tty: bool, **options: object) -> threadpty.Sess
     return s.start()
 
 
+def leased(s: threadpty.Session, theirs: socket.socket, tty: bool) -> None:
+    """Two reads: after the first, which crossed from the output thread, the reader holds the
+    lease."""
+    for piece in (b"a", b"b"):
+        theirs.sendall(piece if tty else frame(1, piece))
+        assert s.stdout.read1(10) == piece
+    assert s.stdout.pump.owner is s.stdout
+
+
 def test_reader_is_lent_the_connection_and_keeps_the_order(no_thread_left: None, pair) -> None:
     ours, theirs = pair
     s = session(ours, True, stdout=threadpty.PIPE)
@@ -121,11 +130,7 @@ def test_an_error_met_by_the_reader_ends_the_session(no_thread_left: None, pair)
 def test_close_while_the_reader_waits_on_the_connection(no_thread_left: None, pair) -> None:
     ours, theirs = pair
     s = session(ours, True, stdout=threadpty.PIPE)
-    theirs.sendall(b"a")
-    assert s.stdout.read1(1) == b"a"
-    theirs.sendall(b"b")
-    assert s.stdout.read1(1) == b"b"
-    assert s.stdout.pump.owner is s.stdout
+    leased(s, theirs, True)
     result = []
     reader = threading.Thread(target=lambda: result.append(s.stdout.read()), name="test-reader")
     reader.start()
@@ -168,11 +173,7 @@ def test_merged_frames_read_by_the_reader_itself(no_thread_left: None, pair) -> 
 def test_error_after_payload_in_one_chunk_keeps_the_payload(no_thread_left: None, pair) -> None:
     ours, theirs = pair
     s = session(ours, False, stdout=threadpty.PIPE, stderr=threadpty.STDOUT)
-    theirs.sendall(frame(1, b"a"))
-    assert s.stdout.read1(10) == b"a"
-    theirs.sendall(frame(1, b"b"))
-    assert s.stdout.read1(10) == b"b"
-    assert s.stdout.pump.owner is s.stdout
+    leased(s, theirs, False)
     theirs.sendall(frame(2, b"last") + b"\x09\0\0\0\0\0\0\1x")
     assert s.stdout.read() == b"last"
     with pytest.raises(ProtocolError):
@@ -182,11 +183,7 @@ def test_error_after_payload_in_one_chunk_keeps_the_payload(no_thread_left: None
 def test_small_reads_of_a_chunk_the_reader_read_itself(no_thread_left: None, pair) -> None:
     ours, theirs = pair
     s = session(ours, True, stdout=threadpty.PIPE)
-    theirs.sendall(b"a")
-    assert s.stdout.read1(1) == b"a"
-    theirs.sendall(b"b")
-    assert s.stdout.read1(1) == b"b"
-    assert s.stdout.pump.owner is s.stdout
+    leased(s, theirs, True)
     theirs.sendall(bytes(range(100)))
     got = bytearray()
     while len(got) < 100:
