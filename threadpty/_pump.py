@@ -15,7 +15,13 @@ CPU of reading output through a PIPE. So the connection is read by whoever holds
   thread: the session's ending stays the output thread's alone.
 
 Only one thread reads the connection and feeds the frame parser at a time, so bytes keep their
-order. A callable sink must be called on the output thread: with one, no lease is granted.
+order. A reader holds its pipe's ``reading`` lock from before it looks at the lease until it has
+what it read; the output thread takes the lease back only when it can take that lock. A callable
+sink must be called on the output thread: with one, no lease is granted.
+
+What the reader reads for itself is its ``read1``'s answer as it came (``OutputPipe.read1``); with a
+TTY, the ``bytes`` object the socket gave (``Connection.read``). Over a file object, a PIPE's reader
+then pays for that object and two calls per chunk: no hand-over, no copy, no counting.
 """
 
 from __future__ import annotations
