@@ -128,3 +128,15 @@ def test_close_wakes_a_reader_waiting_in_another_thread() -> None:
     pipe.close()
     thread.join(10)
     assert not thread.is_alive() and len(errors) == 1
+
+
+def test_reads_of_nothing_return_at_once() -> None:
+    # Nothing was put: a read of 0 bytes must not wait for output, as a BufferedReader's does.
+    pipe = OutputPipe(1 << 20)
+    assert pipe.read1(0) == b"" and pipe.read(0) == b"" and pipe.readline(0) == b""
+    pipe.put(b"abc")
+    assert pipe.read1(0) == b""
+    assert pipe.read1(3) == b"abc"
+    pipe.close()
+    with pytest.raises(ValueError):
+        pipe.read1(0)

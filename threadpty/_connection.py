@@ -117,9 +117,10 @@ class _Transport:
         return n
 
     def read(self, size: int) -> bytes:
-        # For a reader that wants bytes of its own: no buffer to fill and copy out of.
+        # Through readinto, for transports with no read of their own that returns a new object.
         buf = bytearray(size)
-        n = self.readinto(memoryview(buf))
+        with memoryview(buf) as view:
+            n = self.readinto(view)
         del buf[n:]
         return bytes(buf)
 

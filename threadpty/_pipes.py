@@ -104,6 +104,11 @@ class OutputPipe(io.BufferedIOBase):
     def read1(self, size: Optional[int] = -1) -> bytes:
         if size is None or size < 0:
             size = self._limit
+        elif size == 0:
+            # As a BufferedReader's: nothing asked, nothing waited for.
+            if self._gone:
+                raise ValueError("read of closed file")
+            return b""
         with self.reading:
             pump = self.pump
             if pump is not None and pump.owner is self and not self._rest and self._queue.empty():
