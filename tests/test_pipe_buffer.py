@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import threading
-from typing import List
+from typing import Callable, List
 
 import pytest
 
@@ -71,22 +71,28 @@ def test_a_full_pipe_holds_the_writer_until_the_reader_makes_room() -> None:
     assert done.is_set() and b"".join(got) == b"456789abcdefghij"
 
 
-def test_closing_the_reader_breaks_a_waiting_writer_and_lets_go_of_the_data() -> None:
-    pipe = OutputPipe(10)
-    pipe.put(b"0123456789")
+def breaks_a_waiting_put(pipe: OutputPipe, data: bytes, action: Callable[[], None]) -> bool:
+    """True when ``action`` makes a ``put`` waiting for room in a full pipe raise
+    ``BrokenPipeError`` (and the writer's thread end)."""
     errors: List[BaseException] = []
 
     def write() -> None:
         try:
-            pipe.put(b"more")
+            pipe.put(data)
         except BrokenPipeError as exc:
             errors.append(exc)
 
     writer = threading.Thread(target=write, name="test-writer")
     writer.start()
-    pipe.close()
+    action()
     writer.join(10)
-    assert not writer.is_alive() and len(errors) == 1
+    return not writer.is_alive() and len(errors) == 1
+
+
+def test_closing_the_reader_breaks_a_waiting_writer_and_lets_go_of_the_data() -> None:
+    pipe = OutputPipe(10)
+    pipe.put(b"0123456789")
+    assert breaks_a_waiting_put(pipe, b"more", pipe.close)
     with pytest.raises(ValueError):
         pipe.read1(10)
     with pytest.raises(BrokenPipeError):
@@ -96,19 +102,7 @@ def test_closing_the_reader_breaks_a_waiting_writer_and_lets_go_of_the_data() ->
 def test_abort_wakes_the_writer_and_keeps_what_is_held_readable() -> None:
     pipe = OutputPipe(4)
     pipe.put(b"held")
-    errors: List[BaseException] = []
-
-    def write() -> None:
-        try:
-            pipe.put(b"never")
-        except BrokenPipeError as exc:
-            errors.append(exc)
-
-    writer = threading.Thread(target=write, name="test-writer")
-    writer.start()
-    pipe.abort()
-    writer.join(10)
-    assert not writer.is_alive() and len(errors) == 1
+    assert breaks_a_waiting_put(pipe, b"never", pipe.abort)
     pipe.end()
     assert pipe.read() == b"held"
 

@@ -114,19 +114,6 @@ def test_stderr_frames_go_to_their_pipe_while_stdout_reads(no_thread_left: None,
     assert errs == [bytes(want_err)]
 
 
-def test_an_error_met_by_the_reader_ends_the_session(no_thread_left: None, pair) -> None:
-    ours, theirs = pair
-    s = session(ours, False, stdout=threadpty.PIPE)
-    theirs.sendall(frame(1, b"ok"))
-    assert s.stdout.read1(10) == b"ok"
-    theirs.sendall(frame(1, b"more"))
-    assert s.stdout.read1(10) == b"more"
-    theirs.sendall(b"\x09\0\0\0\0\0\0\1x")  # stream id 9
-    assert s.stdout.read() == b""
-    with pytest.raises(ProtocolError):
-        s.join()
-
-
 def test_close_while_the_reader_waits_on_the_connection(no_thread_left: None, pair) -> None:
     ours, theirs = pair
     s = session(ours, True, stdout=threadpty.PIPE)
@@ -170,11 +157,17 @@ def test_merged_frames_read_by_the_reader_itself(no_thread_left: None, pair) -> 
     assert bytes(got) == bytes(want)
 
 
-def test_error_after_payload_in_one_chunk_keeps_the_payload(no_thread_left: None, pair) -> None:
+@pytest.mark.parametrize("merged", [False, True], ids=["stdout-pipe", "stderr-to-stdout"])
+def test_an_error_met_by_the_reader_ends_the_session_and_keeps_the_payload(
+    no_thread_left: None, pair, merged: bool
+) -> None:
+    """A bad frame after a payload, in one chunk the reader reads itself: the payload is read,
+    then the end, and join() raises the error (the sorting path and the merged one)."""
     ours, theirs = pair
-    s = session(ours, False, stdout=threadpty.PIPE, stderr=threadpty.STDOUT)
+    merge = {"stderr": threadpty.STDOUT} if merged else {}
+    s = session(ours, False, stdout=threadpty.PIPE, **merge)
     leased(s, theirs, False)
-    theirs.sendall(frame(2, b"last") + b"\x09\0\0\0\0\0\0\1x")
+    theirs.sendall(frame(1, b"last") + b"\x09\0\0\0\0\0\0\1x")  # then stream id 9
     assert s.stdout.read() == b"last"
     with pytest.raises(ProtocolError):
         s.join()

@@ -115,10 +115,10 @@ class OutputPipe(io.BufferedIOBase):
                 # Holding the lease with nothing queued: the chunk read for this reader is its
                 # answer as it is, bypassing the counters that bound only what is queued.
                 data = pump.read_for(self)
-                if data and len(data) <= size:
-                    return data
                 if data:
-                    self.keep(data)
+                    if len(data) <= size:
+                        return data
+                    self.keep(data)  # too big: the rest is the next read's
             data = self._fill()
             queue_ = self._queue
             if len(data) < size and not queue_.empty():
@@ -140,32 +140,25 @@ class OutputPipe(io.BufferedIOBase):
             return data
 
     def read(self, size: Optional[int] = -1) -> bytes:
-        parts = []
-        n = 0
-        with self.reading:
-            while size is None or size < 0 or n < size:
-                data = self._fill()
-                if not data:
-                    break
-                if size is not None and 0 <= size - n < len(data):
-                    data = data[: size - n]
-                parts.append(data)
-                n += len(data)
-                self._consume(len(data))
-        return b"".join(parts)
+        return self._gather(size, line=False)
 
     def readline(self, size: Optional[int] = -1) -> bytes:
+        return self._gather(size, line=True)
+
+    def _gather(self, size: Optional[int], line: bool) -> bytes:
+        """Up to ``size`` bytes (all, if negative or None) or, with ``line``, to a newline."""
+        want = -1 if size is None else size
         parts = []
         n = 0
         with self.reading:
-            while size is None or size < 0 or n < size:
+            while want < 0 or n < want:
                 data = self._fill()
                 if not data:
                     break
-                limit = len(data) if size is None or size < 0 else min(len(data), size - n)
-                newline = data.find(b"\n", 0, limit)
+                limit = len(data) if want < 0 else min(len(data), want - n)
+                newline = data.find(b"\n", 0, limit) if line else -1
                 take = newline + 1 if newline >= 0 else limit
-                parts.append(data[:take])
+                parts.append(data if take == len(data) else data[:take])
                 n += take
                 self._consume(take)
                 if newline >= 0:
