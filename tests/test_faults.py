@@ -503,31 +503,40 @@ def _seq(n: int) -> bytes:
 
 @pytest.mark.timeout(120)
 def test_stdout_pipe_blocked_for_seconds(client: Any, running: str) -> None:
-    """Nobody reads the pipe for 3 s: the session waits, then everything arrives, in order."""
+    """Nobody reads the pipe for 3 s: the session waits, then everything arrives, in order.
+
+    The command's output (6.9 MB) is far more than the engine buffers (it took all 1.3 MB of
+    ``seq 1 200000`` and let it exit at once), so the command is still held back when reading
+    resumes. Had it exited, the engine would close its streams 2 s later, read or not (moby's
+    daemon/monitor.go), and whatever it still held would be lost: one full run lost 10 KiB so.
+    """
+    lines = 1_000_000
     r, w = os.pipe()
     got = bytearray()
-    reading = threading.Event()
+    running_on_wake: List[bool] = []
 
-    def reader() -> None:
-        time.sleep(3)  # the fault under test: a reader that is away for seconds
-        reading.set()
-        with os.fdopen(r, "rb") as f:
-            while True:
-                chunk = f.read(65536)
-                if not chunk:
-                    return
-                got.extend(chunk)
-
-    t = threading.Thread(target=reader)
-    t.start()
     with os.fdopen(w, "wb") as wf:
         session = threadpty.Session.exec(
-            client, running, "seq 1 200000", stdout=wf, interactive=False
+            client, running, f"seq 1 {lines}", stdout=wf, interactive=False
         ).start()
+
+        def reader() -> None:
+            time.sleep(3)  # the fault under test: a reader that is away for seconds
+            running_on_wake.append(client.exec_inspect(session.target.exec_id)["Running"])
+            with os.fdopen(r, "rb") as f:
+                while True:
+                    chunk = f.read(65536)
+                    if not chunk:
+                        return
+                    got.extend(chunk)
+
+        t = threading.Thread(target=reader)
+        t.start()
         assert session.join(timeout=90) == 0
-        assert reading.is_set(), "the session ended before anyone read its output"
+        assert running_on_wake, "the session ended before anyone read its output"
     t.join(timeout=30)
-    assert bytes(got) == _seq(200000)
+    assert running_on_wake == [True], "the command exited during the stall: make its output longer"
+    assert bytes(got) == _seq(lines)
 
 
 class SlowWriter:
