@@ -7,6 +7,7 @@ callables as with ``subprocess``, ``resize`` from any thread.
 
 from __future__ import annotations
 
+import logging
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,10 @@ _COMPAT = {
 }
 
 __version__ = "0.1.0"
+
+# A library's warnings (a size the engine refused, say) are for the program's logging set-up to
+# show or not; without a handler Python would print them on the program's stderr.
+logging.getLogger("threadpty").addHandler(logging.NullHandler())
 
 __all__ = [
     "PIPE",

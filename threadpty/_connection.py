@@ -10,7 +10,7 @@ transport (``_transport_for``); the methods never look again.
 Every transport first hands out the bytes that came in the same packets as the HTTP headers: they
 are in the buffer of the reader the SDK parsed the headers with, and a reader of the raw socket
 would never see them (docker-py issue 2466). They are handed out without waiting for more, so the
-replayed logs of an idle container are not held back until it prints again (issue 10, A2).
+replayed logs of an idle container are not held back until it prints again.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import errno
 import socket
 import ssl
 import threading
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple
+
+from ._docker import disable_socket_timeout, response_of, start_exec_socket
 
 # Errors that mean "the other side is gone": end of stream, not a failure of ours.
 _GONE_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.ESHUTDOWN, errno.ENOTCONN, errno.EBADF}
@@ -31,7 +33,7 @@ class Connection:
 
     def __init__(self, sock: Any, response: Any = None) -> None:
         self.sock = sock
-        self.response = response if response is not None else getattr(sock, "_response", None)
+        self.response = response if response is not None else response_of(sock)
         self._transport = _transport_for(sock, self.response)
         self._closed = False
         self._aborted = False
@@ -378,9 +380,7 @@ def _is_gone(exc: BaseException) -> bool:
 
 
 def _hijacked(client: Any, sock: Any) -> Connection:
-    # The hijacked socket keeps the client's timeout (60 s by default), and an idle shell would
-    # die after a minute; the SDK clears it for its own streams with this helper, not for these.
-    client._disable_socket_timeout(sock)
+    disable_socket_timeout(client, sock)  # else an idle shell dies at the client's timeout
     return Connection(sock)
 
 
@@ -388,5 +388,11 @@ def open_attach(client: Any, container: str, params: Dict[str, Any]) -> Connecti
     return _hijacked(client, client.attach_socket(container, params=params))
 
 
-def open_exec(client: Any, exec_id: str, tty: bool) -> Connection:
-    return _hijacked(client, client.exec_start(exec_id, tty=tty, socket=True))
+def open_exec(
+    client: Any, exec_id: str, tty: bool, size: Optional[Tuple[int, int]] = None
+) -> Connection:
+    """Start the exec on a hijacked connection; ``size`` (rows, columns) is its TTY's size from
+    the start (``ConsoleSize``, API 1.42+), which the SDK's ``exec_start`` cannot pass."""
+    if size is None:
+        return _hijacked(client, client.exec_start(exec_id, tty=tty, socket=True))
+    return _hijacked(client, start_exec_socket(client, exec_id, tty, size))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import queue
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 DEFAULT_LIMIT = 1024 * 1024
 
@@ -29,13 +29,30 @@ _END: Any = _Sentinel("end of output")
 _LEASE: Any = _Sentinel("lease")  # the reader may read the connection itself (see _pump)
 
 
+class ConnectionLender(Protocol):
+    """What a pipe's reader sees of the session's connection reader (``_pump.ConnectionReader``).
+
+    The reader of an empty pipe may be lent the connection and read it itself (see ``_pump``);
+    this is the whole of what the pipe needs of the lender.
+    """
+
+    owner: Optional["OutputPipe"]  # the pipe holding the lease; None: the output thread
+    leasable: bool  # whether the lease is ever lent (never with a callable sink)
+
+    def read_for(self, pipe: "OutputPipe") -> Optional[bytes]: ...
+
+    def release(self, pipe: "OutputPipe") -> None: ...
+
+
 class OutputPipe(io.BufferedIOBase):
     """``session.stdout``/``session.stderr`` in binary mode: a buffered reader of the output.
 
     Reads block until output arrives and return ``b""`` at its end. ``read1`` hands over the
     chunks as the session put them, uncopied when one fits, joined when several are waiting.
-    Closing it tells the session that nobody reads any more: the session then ends as a pipeline
-    does when its reader goes away.
+    Closing it tells the session that nobody reads any more: what it held is let go, and output
+    that arrives afterwards is still read from the connection, then dropped, so the container is
+    never held back by a reader who has left and the command runs on to its own end (the engine
+    has no SIGPIPE to send it).
 
     A chunk that crosses from the output thread to the reader goes through a ``SimpleQueue``
     (one C-level lock, no Python-level condition per chunk), and the byte count that bounds it is
@@ -61,7 +78,7 @@ class OutputPipe(io.BufferedIOBase):
         # Readers in several threads take turns. Held from before a reader looks at the lease
         # (see _pump) until it has what it read: the output thread never takes it back mid-read.
         self.reading = threading.Lock()
-        self.pump: Any = None  # the session's _pump.Pump, once it runs
+        self.lender: Optional[ConnectionLender] = None  # set once the session's output runs
         self.wants_lease = False  # a reader waits for output (set by the reader only)
 
     def readable(self) -> bool:
@@ -72,15 +89,15 @@ class OutputPipe(io.BufferedIOBase):
         if self._gone:
             raise ValueError("read of closed file")
         while not self._rest and not self._ended:
-            pump = self.pump
-            if pump is not None:
-                if pump.owner is self:
+            lender = self.lender
+            if lender is not None:
+                if lender.owner is self:
                     if self._queue.empty():
-                        data = pump.read_for(self)
+                        data = lender.read_for(self)
                         if data:
                             self.keep(data)
                         continue
-                elif pump.leasable:
+                elif lender.leasable:
                     self.wants_lease = True
             data = self._queue.get()
             if data is _LEASE:
@@ -110,11 +127,16 @@ class OutputPipe(io.BufferedIOBase):
                 raise ValueError("read of closed file")
             return b""
         with self.reading:
-            pump = self.pump
-            if pump is not None and pump.owner is self and not self._rest and self._queue.empty():
+            lender = self.lender
+            if (
+                lender is not None
+                and lender.owner is self
+                and not self._rest
+                and self._queue.empty()
+            ):
                 # Holding the lease with nothing queued: the chunk read for this reader is its
                 # answer as it is, bypassing the counters that bound only what is queued.
-                data = pump.read_for(self)
+                data = lender.read_for(self)
                 if data:
                     if len(data) <= size:
                         return data
@@ -186,6 +208,7 @@ class OutputPipe(io.BufferedIOBase):
         if self.closed:
             return
         self._gone = True
+        self.wants_lease = False
         with self._room:
             self._room.notify_all()
         # Let go of what is held, and wake a reader waiting in another thread.
@@ -193,8 +216,8 @@ class OutputPipe(io.BufferedIOBase):
         while not self._queue.empty():
             self._queue.get()
         self._queue.put(_END)
-        if self.pump is not None:
-            self.pump.release(self)
+        if self.lender is not None:
+            self.lender.release(self)
         super().close()
 
     # The session's side -----------------------------------------------------------------------
@@ -202,7 +225,8 @@ class OutputPipe(io.BufferedIOBase):
     def put(self, data: bytes) -> None:
         """Hold ``data`` for the reader, waiting while the pipe is full.
 
-        Raises ``BrokenPipeError`` once the reader has closed the pipe or the session aborts it.
+        Drops ``data`` once the reader has closed the pipe; raises ``BrokenPipeError`` once the
+        session aborts it.
         """
         pos = 0
         while pos < len(data):
@@ -214,8 +238,10 @@ class OutputPipe(io.BufferedIOBase):
                             break
                         self._room.wait()
                     self._writer_waits = False
-                if self._gone or self._aborted:
-                    raise BrokenPipeError("the session's output pipe was closed")
+                if self._aborted:
+                    raise BrokenPipeError("the session is ending")
+                if self._gone:
+                    return  # nobody reads any more: dropped, never held
             take = min(len(data) - pos, self._limit - (self._put - self._taken))
             self._put += take
             self._queue.put(data[pos : pos + take] if pos or take < len(data) else data)
@@ -261,7 +287,18 @@ class InputPipe(io.RawIOBase):
     def write(self, data: Any) -> int:
         if self.closed:
             raise ValueError("write to closed file")
-        payload = bytes(data)
+        if type(data) is bytes:
+            payload = data
+        else:
+            # A bytes-like object only, as a file's write takes: bytes(5) would be five NULs and
+            # bytes([1, 2]) two bytes, sent where the caller meant something else.
+            try:
+                view = memoryview(data)
+            except TypeError:
+                raise TypeError(
+                    f"a bytes-like object is required, not '{type(data).__name__}'"
+                ) from None
+            payload = view.tobytes()
         with self._lock:
             self._send(payload)
         return len(payload)
@@ -291,3 +328,59 @@ def writer(pipe: InputPipe, text: bool, encoding: Optional[str], errors: Optiona
         errors=errors,
         write_through=True,
     )
+
+
+class Exchange:
+    """``communicate``'s threads, one per PIPE: each reads a PIPE to its end, or writes ``input``
+    to stdin and closes it. Started at once; what they read or raise is kept for the caller."""
+
+    def __init__(self, stdin: Any, stdout: Any, stderr: Any, input: Any) -> None:
+        self._results: Dict[str, Any] = {}
+        self._errors: List[BaseException] = []
+        jobs = [
+            (name, self._drain(name, stream))
+            for name, stream in (("stdout", stdout), ("stderr", stderr))
+            if stream is not None
+        ]
+        if stdin is not None:
+            jobs.append(("stdin", self._guarded(lambda: _feed(stdin, input))))
+        self.threads = [
+            threading.Thread(target=job, name=f"threadpty-communicate-{name}", daemon=True)
+            for name, job in jobs
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _guarded(self, work: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                work()
+            except BaseException as exc:  # noqa: BLE001 - raised in the caller, by result()
+                self._errors.append(exc)
+
+        return run
+
+    def _drain(self, name: str, stream: Any) -> Callable[[], None]:
+        return self._guarded(lambda: self._results.update({name: stream.read()}))
+
+    def join(self, left: Callable[[], Optional[float]] = lambda: None) -> bool:
+        """Wait for every thread, each for at most ``left()`` seconds; whether all have ended."""
+        for thread in self.threads:
+            thread.join(left())
+        return not any(thread.is_alive() for thread in self.threads)
+
+    def result(self) -> Tuple[Any, Any]:
+        """(stdout, stderr) as read, None for a stream that is not a PIPE; raises what a thread
+        raised."""
+        if self._errors:
+            raise self._errors[0]
+        return self._results.get("stdout"), self._results.get("stderr")
+
+
+def _feed(stdin: Any, input: Any) -> None:
+    try:
+        if input:
+            stdin.write(input)
+        stdin.close()
+    except BrokenPipeError:
+        pass  # it ended without reading everything, as a process may

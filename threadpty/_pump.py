@@ -12,7 +12,11 @@ CPU of reading output through a PIPE. So the connection is read by whoever holds
 - the output thread takes the lease back when the reader has not read for ``IDLE`` seconds (so
   output unread still fills the pipe, and ``join`` still ends), when the session ends, or at once
   when the reader meets the end of the connection or an error, which it leaves to the output
-  thread: the session's ending stays the output thread's alone.
+  thread: the session's ending stays the output thread's alone;
+- a pipe closed by its own reader gives the lease back at once; closed from another thread while
+  its reader waits in a read of the connection, the lease goes back once that read has returned
+  (the reader then finds the pipe closed) and ``IDLE`` has passed. Either way the output thread
+  then reads on and the closed pipe drops what is meant for it.
 
 Only one thread reads the connection and feeds the frame parser at a time, so bytes keep their
 order. A reader holds its pipe's ``reading`` lock from before it looks at the lease until it has
@@ -30,21 +34,27 @@ import threading
 from typing import Any, List, Optional, Sequence
 
 from ._frames import STDERR, FrameParser
+from ._pipes import OutputPipe
 from ._streams import CHUNK, CallSink, PipeSink, Sink
 
 # How long a reader holding the lease may stay away before the output thread takes it back.
 IDLE = 0.02
+# Frames read with no reader to lend the connection to go in reads of up to this much, once a read
+# has filled the first buffer (a flood: a socket then holds more than that). Each read
+# costs a system call and a pass through the parser loop; an idle session keeps its 64 KiB.
+BIG_CHUNK = 256 * 1024
 
 
-class Pump:
-    """Reads the connection and passes what it reads on to the sinks."""
+class ConnectionReader:
+    """Reads the connection and passes what it reads on to the sinks, lending it to a PIPE's
+    reader (the session's output thread runs :meth:`run`)."""
 
     def __init__(self, conn: Any, tty: bool, out: Sink, err: Sink) -> None:
         self._conn = conn
         self.parser: Optional[FrameParser] = None if tty else FrameParser()
         self._out, self._err = out, err
         self._view = memoryview(bytearray(CHUNK))
-        self._pipes: Sequence[Any] = [
+        self._pipes: Sequence[OutputPipe] = [
             s.pipe for s in dict.fromkeys((out, err)) if isinstance(s, PipeSink)
         ]
         self.leasable = bool(self._pipes) and not any(isinstance(s, CallSink) for s in (out, err))
@@ -53,14 +63,14 @@ class Pump:
         whole = out if tty or out is err else None
         self._whole: Any = whole.pipe if isinstance(whole, PipeSink) else None
         self._tty_whole: Any = self._whole if tty else None
-        self.owner: Any = None  # the OutputPipe holding the lease; None: the output thread
+        self.owner: Optional[OutputPipe] = None  # holding the lease; None: the output thread
         self._cond = threading.Condition(threading.Lock())
         self._steps = 0  # the owner's reads, so the output thread can tell it has gone idle
         self._stopping = False
         self._eof = False
         self._error: Optional[BaseException] = None
         for pipe in self._pipes:
-            pipe.pump = self
+            pipe.lender = self
 
     def step(self, own: Any = None, mine: Optional[List[bytes]] = None) -> bool:
         """Read one chunk and pass it on; False at the end of the connection.
@@ -105,12 +115,24 @@ class Pump:
                 if not n:
                     return
                 write(view[:n])
+        # Consecutive frames of one stream go to their sink in one write (in order: a run ends
+        # where the stream changes); the sink writes all before the next read, so the engine's
+        # flow control still holds the container back when the caller's object is slow.
+        runs = parser.runs
         while True:
             n = conn.readinto(view)
             if not n:
                 return
-            for stream, piece in parser.feed(view[:n]):
-                (err if stream == STDERR else out).write(piece)
+            for stream, pieces in runs(view[:n]):
+                sink = err if stream == STDERR else out
+                if len(pieces) == 1:
+                    sink.write(pieces[0])
+                else:
+                    sink.write_many(pieces)
+            if parser.error is not None:
+                raise parser.error
+            if n == len(view) < BIG_CHUNK:
+                view = memoryview(bytearray(BIG_CHUNK))
 
     def turn(self) -> bool:
         """Wait until no reader holds the lease; False when a reader met the connection's end.
@@ -157,7 +179,7 @@ class Pump:
 
     # The reader's side -------------------------------------------------------------------------
 
-    def read_for(self, pipe: Any) -> Optional[bytes]:
+    def read_for(self, pipe: OutputPipe) -> Optional[bytes]:
         """Read the connection for ``pipe`` until it has something; None if it has no lease.
 
         ``b""`` when the connection ended or failed: the output thread then ends the session.
@@ -212,7 +234,7 @@ class Pump:
             # The slices stay valid until the next read, after the caller has joined them.
             mine.extend(piece for _, piece in feed(view[:n]))
 
-    def release(self, pipe: Any) -> None:
+    def release(self, pipe: OutputPipe) -> None:
         """``pipe`` is closed: the lease goes back to the output thread."""
         # Never waits: a read of the connection under way ends by itself (or close() aborts it),
         # and a lease left to a closed pipe goes back once it has been idle.

@@ -114,6 +114,12 @@ class SignalProxy:
         self._subscribed = False
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
+    @classmethod
+    def installed(cls, name: str, kill: Callable[[int], None]) -> Optional["SignalProxy"]:
+        """A proxy subscribed and started (see :meth:`install`); None where it cannot be."""
+        proxy = cls(name, kill)
+        return proxy if proxy.install() else None
+
     def install(self) -> bool:
         """Subscribe (main thread only) and start the thread; False if not possible."""
         if threading.current_thread() is not threading.main_thread():

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import codecs
 import errno
+import functools
+import gc
 import io
 import os
 import select
 import stat
-from typing import Any, Callable, Optional
+import sys
+from typing import Any, Callable, List, Optional, Set
 
 from . import _console, _platform
 from ._pipes import OutputPipe
@@ -22,7 +25,7 @@ from ._pipes import OutputPipe
 CHUNK = 64 * 1024
 # A regular file is read in larger pieces: it never blocks, so there is no wait to wake from, and
 # each piece costs a pass through the input thread and a send; 64 KiB pieces made input from a
-# file ~0.9x a plain 1 MiB read-and-send loop.
+# file slower than a plain 1 MiB read-and-send loop (`make bench`, bench/RESULTS.md: input).
 FILE_CHUNK = 1024 * 1024
 
 
@@ -129,6 +132,9 @@ class Source:
         self._wake_r = self._wake_w = -1
 
 
+# The most pieces handed to one writev (POSIX guarantees at least 16; Linux and macOS take 1024).
+_IOV_MAX = 1024
+
 # Sinks that copy what they are given before write() returns; any other object may keep it, and
 # gets bytes of its own instead of a view of the output thread's reused buffer.
 _COPYING = (io.FileIO, io.BufferedWriter, io.BufferedRandom, io.BytesIO)
@@ -152,9 +158,11 @@ def make_sink(obj: Any) -> "Sink":
 class Sink:
     """Writes output to the caller's object at once, whole, in order, and flushes it.
 
-    A text object whose encoding is UTF-8 and which has a binary ``.buffer`` (``sys.stdout``) is
-    written through the buffer after its own pending text is flushed; any other text object gets
-    text, decoded incrementally, so a character split across two chunks is never broken.
+    A text object gets text, decoded incrementally, so a character split across two chunks is
+    never broken, and its own layer does what it was opened to do (another encoding, newline
+    translation). Only where that layer would write the very bytes that came (``sys.stdout``;
+    see ``_bytes_pass_unchanged``) are they written to its binary ``.buffer`` instead, after its
+    own pending text is flushed.
     """
 
     def __init__(self, obj: Any) -> None:
@@ -164,8 +172,7 @@ class Sink:
         self._target = obj
         if isinstance(obj, io.TextIOBase) or (hasattr(obj, "encoding") and hasattr(obj, "buffer")):
             buffer = getattr(obj, "buffer", None)
-            if buffer is not None and _is_utf8(getattr(obj, "encoding", None)):
-                obj.flush()
+            if buffer is not None and _bytes_pass_unchanged(obj):
                 self._target = buffer
                 self._flush = getattr(buffer, "flush", None)
             else:
@@ -174,6 +181,31 @@ class Sink:
         if self._raw_target:
             self._flush = None  # nothing is buffered on the way to a raw file
         self._copy = self._decoder is None and type(self._target) not in _COPYING
+        # A raw file (an unbuffered fd, as a program that forwards output uses) takes the pieces
+        # of several frames in one writev: one system call, and no join copying them first.
+        self._writev = (
+            type(self._target) is io.FileIO and hasattr(os, "writev") and self._decoder is None
+        )
+
+    def write_many(self, pieces: List[memoryview]) -> None:
+        """Write ``pieces`` (consecutive payload of one stream) as one; same as writing them in
+        turn, in fewer calls."""
+        target = self._target
+        if not self._writev or target.closed or len(pieces) > _IOV_MAX:
+            # The join is one copy; each write would be a call, and a flush, of its own.
+            self.write(b"".join(pieces))
+            return
+        try:
+            done = os.writev(target.fileno(), pieces)
+        except BlockingIOError:
+            done = 0  # a non-blocking descriptor: the rest goes as write() takes it
+        for piece in pieces:
+            size = len(piece)
+            if done >= size:
+                done -= size
+                continue
+            self.write(piece[done:])
+            done = 0
 
     def write(self, data: memoryview | bytes) -> None:
         target = self._target
@@ -215,6 +247,9 @@ class CallSink(Sink):
     def write(self, data: memoryview | bytes) -> None:
         self._fn(bytes(data))
 
+    def write_many(self, pieces: List[memoryview]) -> None:
+        self._fn(b"".join(pieces))
+
 
 class PipeSink(Sink):
     def __init__(self, pipe: OutputPipe) -> None:
@@ -223,6 +258,9 @@ class PipeSink(Sink):
 
     def write(self, data: memoryview | bytes) -> None:
         self.pipe.put(bytes(data))
+
+    def write_many(self, pieces: List[memoryview]) -> None:
+        self.pipe.put(b"".join(pieces))
 
     def finish(self) -> None:
         self.pipe.end()
@@ -243,3 +281,53 @@ def _is_utf8(encoding: Optional[str]) -> bool:
         return codecs.lookup(encoding or "utf-8").name == "utf-8"
     except LookupError:
         return False
+
+
+_NEWLINES = ("", "\n", "\r", "\r\n")
+
+
+def _newline_strings(wrapper: io.TextIOWrapper) -> Set[str]:
+    """Those of ``_NEWLINES`` that ``wrapper`` holds: its ``newline`` argument when not None.
+
+    The C ``TextIOWrapper`` keeps that argument only inside; the one place it shows is among the
+    objects it refers to for the garbage collector. A wrapper that reads may also hold decoded
+    text there, which can only add to the set.
+    """
+    return {r for r in gc.get_referents(wrapper) if type(r) is str and r in _NEWLINES}
+
+
+@functools.cache
+def _newline_shows() -> bool:
+    """Whether this interpreter's ``TextIOWrapper`` shows its ``newline`` as ``_newline_strings``
+    expects (if not, every text object gets text)."""
+    for newline in (None, *_NEWLINES):
+        probe = io.TextIOWrapper(io.BufferedWriter(io.BytesIO()), "utf-8", newline=newline)
+        if _newline_strings(probe) != ({newline} if newline is not None else set()):
+            return False
+    return True
+
+
+def _bytes_pass_unchanged(obj: Any) -> bool:
+    """Whether UTF-8 output written to ``obj`` as text reaches its ``.buffer`` as the same bytes.
+
+    Only for a plain ``io.TextIOWrapper`` (a subclass or a look-alike may do more in ``write``)
+    whose encoding is UTF-8 (not ``utf-8-sig``: that one writes a BOM first) and which translates
+    no newline: ``newline`` "" or "\\n", or None where ``os.linesep`` is "\\n". Python's own
+    ``sys.__stdout__``/``sys.__stderr__`` with ``newline=None`` (Windows' default) get the bytes as
+    they are, as a child's output reaches an inherited descriptor: a TTY's "\\r\\n" must not
+    become "\\r\\r\\n".
+    """
+    if type(obj) is not io.TextIOWrapper or not _is_utf8(obj.encoding) or not _newline_shows():
+        return False
+    try:
+        obj.flush()  # pending text is written first (and no longer among what it refers to)
+        readable = obj.readable()
+    except (OSError, ValueError):
+        return False
+    found = _newline_strings(obj)
+    if found & {"\r", "\r\n"}:
+        return False
+    if os.linesep == "\n" or any(obj is std for std in (sys.__stdout__, sys.__stderr__)):
+        return True
+    # None here translates "\n"; "\n" among decoded text could be taken for newline="\n".
+    return bool(found) and not readable

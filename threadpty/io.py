@@ -71,11 +71,13 @@ class Stream:
         self.closed = False
 
     def fileno(self) -> int:
+        """The descriptor under the stream (the socket's, for a connection)."""
         if isinstance(self.fd, Connection):
             return self.fd.sock.fileno()
         return self.fd.fileno()
 
     def set_blocking(self, value: bool) -> Optional[bool]:
+        """Set the stream's blocking mode, as dockerpty did; threadpty's sessions never do."""
         target = self.fd.sock if isinstance(self.fd, Connection) else self.fd
         if hasattr(target, "setblocking"):
             target.setblocking(value)
@@ -83,6 +85,8 @@ class Stream:
         return set_blocking(target, value)
 
     def read(self, n: int = 4096) -> bytes:
+        """Up to ``n`` bytes as they come (blocking unless made non-blocking); ``b""`` at the
+        end. Retries the interruptions dockerpty retried; raises any other ``OSError``."""
         while True:
             try:
                 fd = self.fd
@@ -103,6 +107,7 @@ class Stream:
                     raise
 
     def write(self, data: bytes) -> Optional[int]:
+        """Buffer ``data`` and write it out (blocking); its length, or None for nothing."""
         if not data:
             return None
         self.buffer += data
@@ -131,9 +136,11 @@ class Stream:
         return len(data)
 
     def needs_write(self) -> bool:
+        """Whether bytes wait in the buffer."""
         return len(self.buffer) > 0
 
     def close(self) -> None:
+        """Close once the buffer is written out."""
         self.close_requested = True
         if not self.needs_write():
             self._close()
@@ -179,9 +186,11 @@ class Demuxer:
         self._error: Optional[ThreadptyError] = None
 
     def fileno(self) -> int:
+        """The descriptor of the stream underneath."""
         return self.stream.fileno()
 
     def set_blocking(self, value: bool) -> Optional[bool]:
+        """The stream underneath's :meth:`Stream.set_blocking`."""
         return self.stream.set_blocking(value)
 
     def read_frame(self, n: int = 4096) -> Optional[Tuple[int, bytes]]:
@@ -210,19 +219,25 @@ class Demuxer:
         return sid, payload
 
     def read(self, n: int = 4096) -> bytes:
+        """The next frame's payload (at most ``n`` bytes), whatever its stream; ``b""`` at the
+        end. Raises :class:`~threadpty.ProtocolError` past bytes that break the framing."""
         frame = self.read_frame(n)
         return frame[1] if frame is not None else b""
 
     def write(self, data: bytes) -> Optional[int]:
+        """Write to the stream underneath (input is not framed)."""
         return self.stream.write(data)
 
     def needs_write(self) -> bool:
+        """Whether the stream underneath has bytes buffered."""
         return self.stream.needs_write()
 
     def do_write(self) -> int:
+        """Write out the stream underneath's buffer."""
         return self.stream.do_write()
 
     def close(self) -> None:
+        """Close the stream underneath."""
         self.stream.close()
 
     def __repr__(self) -> str:
@@ -246,9 +261,11 @@ class Pump:
         self.propagate_close = propagate_close
 
     def fileno(self) -> int:
+        """The descriptor of the stream it reads from."""
         return self.from_stream.fileno()
 
     def set_blocking(self, value: bool) -> Optional[bool]:
+        """The blocking mode of the stream it reads from."""
         return self.from_stream.set_blocking(value)
 
     def flush(self, n: int = 4096) -> Optional[bytes]:

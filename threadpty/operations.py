@@ -1,8 +1,10 @@
 """dockerpty's operations: ``RunOperation``, ``ExecOperation`` and ``exec_create`` (compatibility).
 
 Each is a core :mod:`~threadpty.target` that also carries dockerpty's streams and methods
-(``israw``, ``sockets``, ``start``, ``resize``). A :class:`~threadpty.Session` made from one takes
-those streams as its defaults.
+(``israw``, ``sockets``, ``start``, ``resize``). :class:`~threadpty.pty.PseudoTerminal` runs a
+session with those streams; a :class:`~threadpty.Session` made from one directly takes the
+streams it is given, like any target's (``Session(op, **op.session_options())`` takes the
+operation's).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class _Streams:
         self.detach_keys = detach_keys
 
     def session_options(self) -> Dict[str, Any]:
-        """What a Session made from this operation uses unless told otherwise."""
+        """The streams and detach keys of this operation, as ``Session`` options."""
         return {"interactive": self.interactive, "detach_keys": self.detach_keys, **self._given}
 
     @property
@@ -91,6 +93,7 @@ class RunOperation(_Streams, ContainerTarget):
         return self._pumps(conn)
 
     def resize(self, height: int, width: int, **kwargs: Any) -> None:
+        """Resize the container's TTY (dockerpty's extra keyword arguments are ignored)."""
         ContainerTarget.resize(self, height, width)
 
 
@@ -119,13 +122,16 @@ class ExecOperation(_Streams, ExecTarget):
         return self.connect(self.takes_input, self.detach_keys)
 
     def start(self, sockets: Optional[Channel] = None) -> List[Pump]:
+        """Start the exec (unless ``sockets`` is given) and return the pumps, as dockerpty did."""
         conn = sockets if sockets is not None else self.sockets()
         return self._pumps(conn)
 
     def resize(self, height: int, width: int, **kwargs: Any) -> None:
+        """Resize the exec's TTY (dockerpty's extra keyword arguments are ignored)."""
         ExecTarget.resize(self, height, width)
 
     def is_process_tty(self) -> bool:
+        """Whether the exec was created with a TTY."""
         return self.tty
 
 

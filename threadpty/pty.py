@@ -9,7 +9,6 @@ from typing import Any, Optional, Tuple, Type
 from . import _docker, io, tty
 from ._detach import DEFAULT_DETACH_KEYS, parse_detach_keys
 from ._resize import Resizer
-from ._winch import dispatcher
 from .operations import ExecOperation, RunOperation, _Streams, exec_create
 from .session import Session
 from .target import Channel
@@ -47,7 +46,6 @@ class WINCHHandler:
         self.pty = pty
         self.original_handler: Any = None
         self._resizer: Optional[Resizer] = None
-        self._subscribed = False
 
     def __enter__(self) -> "WINCHHandler":
         self.start()
@@ -62,6 +60,7 @@ class WINCHHandler:
         self.stop()
 
     def start(self) -> None:
+        """Follow the terminal's size on the ``threadpty-winch`` thread (SIGWINCH, or a poll)."""
         if self._resizer is not None:
             return
         stdout = getattr(getattr(self.pty, "operation", None), "stdout", None)
@@ -71,15 +70,13 @@ class WINCHHandler:
             lambda: False,
             terminal_size=lambda: tty_size(stdout),
         )
-        self._subscribed = dispatcher.subscribe(self._resizer.queue)
-        self._resizer.start(poll=not self._subscribed)
+        self._resizer.follow()
 
     def stop(self) -> None:
+        """Stop following the size, and wait for the thread (unless called from it)."""
         resizer, self._resizer = self._resizer, None
         if resizer is None:
             return
-        if self._subscribed:
-            dispatcher.unsubscribe(resizer.queue)
         resizer.stop()
         if resizer.thread is not threading.current_thread():
             resizer.thread.join()
@@ -104,8 +101,12 @@ class PseudoTerminal:
 
     def start(self, sockets: Optional[Channel] = None) -> Optional[int]:
         """Run the session until it ends; return the exit status (None after a detach)."""
-        options = {} if self.detach_keys is None else {"detach_keys": self.detach_keys}
-        session = Session(self.operation, sockets=sockets, **options)  # type: ignore[arg-type]
+        # The operation carries its streams: they are the session's.
+        carried = getattr(self.operation, "session_options", None)
+        options = dict(carried()) if carried is not None else {}
+        if self.detach_keys is not None:
+            options["detach_keys"] = self.detach_keys
+        session = Session(self.operation, sockets=sockets, **options)
         return session.start().join()
 
     def resize(self, size: Optional[Tuple[int, int]] = None) -> None:

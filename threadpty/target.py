@@ -11,13 +11,11 @@ Targets know nothing of the caller's streams or terminal: those belong to the se
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Optional, Union
-
-from typing_extensions import Protocol, runtime_checkable
+from typing import Any, Dict, Optional, Protocol, Tuple, Union, runtime_checkable
 
 from . import _docker
 from ._connection import open_attach, open_exec
-from .errors import EngineError, ThreadptyError
+from .errors import EngineError, ProtocolError, ThreadptyError
 
 # How long to wait for an exec to report that it is no longer running, once its output ended.
 EXEC_EXIT_WAIT = 10.0
@@ -30,7 +28,8 @@ class Channel(Protocol):
     def readinto(self, buf: memoryview) -> int:
         """Block until something arrives; fill ``buf``; 0 means the end of the output."""
 
-    def sendall(self, data: bytes) -> None: ...
+    def sendall(self, data: bytes) -> None:
+        """Send all of ``data``, blocking while the other side does not read."""
 
     def close_write(self) -> bool:
         """Half-close: end the input; False where the transport cannot."""
@@ -60,21 +59,34 @@ class Target(Protocol):
     redraw: bool
 
     def connect(self, stdin: bool, detach_keys: Optional[str]) -> Channel:
-        """Open the connection (``stdin``: attach the input too)."""
+        """Open the connection (``stdin``: attach the input too); called by ``Session.start``."""
 
     def begin(self) -> None:
-        """Start what must run once the connection is open (a container not yet running)."""
+        """Start what must run once the connection is open (a container not yet running).
 
-    def resize(self, height: int, width: int) -> None: ...
+        Called by ``Session.start`` after ``connect``, so no early output is lost.
+        """
+
+    def resize(self, height: int, width: int) -> None:
+        """Set the TTY's size; called on the session's resize thread, may raise (it is retried
+        for the first size, then logged)."""
 
     def exit_code(self) -> Optional[int]:
-        """The exit status once the output has ended; None when it cannot be known."""
+        """The exit status once the output has ended; None when it cannot be known.
+
+        Called once, after a natural end, by the thread that finishes the session (the output
+        thread, or ``close``); it may block for the engine's answer. What it raises is what
+        ``join`` raises: :class:`~threadpty.EngineError` for an engine that cannot be reached.
+        """
 
     def is_gone(self) -> bool:
         """Whether the process has ended (a failing resize is then no error)."""
 
     def kill(self, signum: int) -> None:
-        """Send a signal to the process; raise ``ThreadptyError`` where the engine cannot."""
+        """Send a signal to the process; raise ``ThreadptyError`` where the engine cannot.
+
+        Called on the session's signal-forwarding thread (``sig_proxy``).
+        """
 
 
 class ContainerTarget:
@@ -96,10 +108,15 @@ class ContainerTarget:
         config = info.get("Config") or {}
         self.tty = bool(config.get("Tty"))
         self.stdin_open = bool(config.get("OpenStdin"))
-        # The engine closes the container's stdin on a half-close only without a TTY and with
+        # Docker closes the container's stdin on a half-close only without a TTY and with
         # StdinOnce; otherwise it ends the *output*, and later output would be lost
-        # (moby/moby#38457).
-        self.half_close_at_eof = not self.tty and bool(config.get("StdinOnce"))
+        # (moby/moby#38457). Podman passes a half-close on as end of input whatever StdinOnce
+        # says (and it always says false), so there it is sent. Which engine it is (a /version
+        # call) is asked only of a container that can take input at all.
+        self.half_close_at_eof = not self.tty and (
+            bool(config.get("StdinOnce"))
+            or (self.stdin_open and _docker.engine(self.client).is_podman)
+        )
         state = info.get("State") or {}
         self._running = bool(state.get("Running"))
         # Who else may start it between now and begin() (compose does, after sockets()): the
@@ -110,6 +127,7 @@ class ContainerTarget:
         self.redraw = self._running and self.tty
 
     def connect(self, stdin: bool, detach_keys: Optional[str] = None) -> Channel:
+        """Attach to the container's streams (one connection for all of them)."""
         params: Dict[str, Any] = {
             "stdin": 1 if stdin else 0,
             "stdout": 1,
@@ -122,7 +140,22 @@ class ContainerTarget:
             params["detachKeys"] = detach_keys
         return open_attach(self.client, self.container, params)
 
+    def explain(self, exc: BaseException) -> BaseException:
+        """The error to report for ``exc``, which ended the stream: an engine's known fault
+        named where it is the cause."""
+        replaying = self.logs and self._log_driver != "none" and not self.tty
+        if isinstance(exc, ProtocolError) and replaying and _docker.engine(self.client).is_podman:
+            engine = _docker.engine(self.client)
+            return ProtocolError(
+                f"{engine.name} {engine.version} sent a malformed stream: with logs=True it "
+                "replays earlier output in frames whose headers count one byte fewer than they "
+                "carry (a bug of Podman's Docker-compatible attach, not of this stream). Attach "
+                f"without logs=True on this engine ({exc})"
+            )
+        return exc
+
     def begin(self) -> None:
+        """Start the container unless it runs, or someone started it since this was made."""
         if self._running:
             return
         state = self.client.inspect_container(self.container).get("State") or {}
@@ -131,17 +164,22 @@ class ContainerTarget:
         self._running = True
 
     def resize(self, height: int, width: int) -> None:
+        """The engine's container resize call."""
         self.client.resize(self.container, height=height, width=width)
 
     def exit_code(self) -> Optional[int]:
+        """The engine's ``wait`` (blocks until the container has exited); None if it was
+        removed as it ended."""
         import docker.errors
 
-        try:
-            return int(self.client.wait(self.container)["StatusCode"])
-        except docker.errors.NotFound:
-            return None  # removed as it ended (auto-remove): the status is gone with it
+        with _docker.asking_exit_status():
+            try:
+                return int(self.client.wait(self.container)["StatusCode"])
+            except docker.errors.NotFound:
+                return None  # removed as it ended (auto-remove): the status is gone with it
 
     def is_gone(self) -> bool:
+        """Whether the container has stopped (or cannot be inspected)."""
         try:
             info = self.client.inspect_container(self.container)
         except Exception:  # noqa: BLE001 - any failure here means we cannot resize it either
@@ -149,6 +187,7 @@ class ContainerTarget:
         return not (info.get("State") or {}).get("Running")
 
     def kill(self, signum: int) -> None:
+        """Send ``signum`` to the container's main process."""
         self.client.kill(self.container, signal=signum)
 
 
@@ -171,7 +210,9 @@ class ExecTarget:
         self.stdin_open = bool(info.get("OpenStdin"))
         self.half_close_at_eof = not self.tty
         self.redraw = False
-        if info.get("Running") or info.get("Pid") or info.get("ExitCode") is not None:
+        # The size to start the process at, where the engine takes one (see size_at_start).
+        self._start_size: Optional[Tuple[int, int]] = None
+        if _started(info):
             raise ThreadptyError(f"exec {self.name} has already been started; create a new one")
 
     @classmethod
@@ -202,20 +243,38 @@ class ExecTarget:
         known = {"ContainerID": cid, "ProcessConfig": {"tty": tty}, "OpenStdin": stdin}
         return cls(api, created, _created=known)
 
+    def size_at_start(self, height: int, width: int) -> bool:
+        """Ask for the TTY to have this size from the first byte; False where the engine cannot
+        (API before 1.42, which has no ``ConsoleSize`` at exec start): resize it once started.
+
+        Called before :meth:`connect`."""
+        if not self.tty or not _docker.api_at_least(self.client, "1.42"):
+            return False
+        self._start_size = (height, width)
+        return True
+
     def connect(self, stdin: bool, detach_keys: Optional[str] = None) -> Channel:
+        """Start the exec and take its connection (detach keys were given at creation)."""
         # Exec detach keys are given when the exec is created.
-        return open_exec(self.client, self.exec_id, self.tty)
+        return open_exec(self.client, self.exec_id, self.tty, self._start_size)
 
     def begin(self) -> None:
         """Nothing: an exec starts as it is attached."""
 
     def resize(self, height: int, width: int) -> None:
+        """The engine's exec resize call (it fails until the exec's process runs)."""
         self.client.exec_resize(self.exec_id, height=height, width=width)
 
     def _inspect(self) -> Dict[str, Any]:
         return dict(self.client.exec_inspect(self.exec_id))
 
     def exit_code(self) -> Optional[int]:
+        """The exec's exit status, waiting a moment for the engine to record it (None past
+        that); raises :class:`~threadpty.EngineError` if the exec vanished."""
+        with _docker.asking_exit_status():
+            return self._exit_code()
+
+    def _exit_code(self) -> Optional[int]:
         # The output can end a moment before the engine records the exit.
         import docker.errors
 
@@ -237,10 +296,25 @@ class ExecTarget:
             delay = min(delay * 2, 0.1)
 
     def is_gone(self) -> bool:
+        """Whether the exec's process has ended (or the exec cannot be inspected).
+
+        Not yet running is not gone: under load an exec's process starts well after its
+        connection is open, and its first size must wait for it, not be dropped."""
         try:
-            return not self._inspect().get("Running")
+            info = self._inspect()
         except Exception:  # noqa: BLE001
             return True
+        return not info.get("Running") and _started(info)
 
     def kill(self, signum: int) -> None:
+        """Always raises :class:`~threadpty.ThreadptyError`: the engine has no kill for execs."""
         raise ThreadptyError("the engine cannot signal an exec (it has no kill API for execs)")
+
+
+def _started(info: Dict[str, Any]) -> bool:
+    """Whether an exec's inspect shows it started: running, a process id, or a non-zero status.
+
+    Docker answers ``ExitCode: null`` for an exec created and not started, Podman ``0`` (and Pid
+    0), so a status of 0 alone says nothing; an exec that ran and exited 0 keeps its Pid.
+    """
+    return bool(info.get("Running") or info.get("Pid") or info.get("ExitCode"))

@@ -140,6 +140,7 @@ class Terminal:
         self.stop()
 
     def israw(self) -> bool:
+        """Whether raw mode was asked for (dockerpty's name)."""
         return self.raw
 
     def start(self) -> None:

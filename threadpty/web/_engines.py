@@ -110,6 +110,7 @@ class Engines:
 
     @property
     def names(self) -> List[str]:
+        """The engines' names, in the order given."""
         return list(self.clients)
 
     def get(self, name: Optional[str]) -> Any:
@@ -121,6 +122,7 @@ class Engines:
         return self.clients[name]
 
     def containers(self, name: str) -> List[Container]:
+        """The running containers of engine ``name`` (an engine call)."""
         out = []
         for c in self.clients[name].containers():
             names = [n.lstrip("/") for n in c.get("Names") or []]
@@ -150,6 +152,7 @@ class Engines:
         raise LookupError("no such running container")
 
     def close(self) -> None:
+        """Close every client's connections."""
         for client in self.clients.values():
             try:
                 client.close()

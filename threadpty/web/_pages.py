@@ -1,17 +1,15 @@
-"""The HTTP side: the index of containers, the terminal page, the static files, plain answers."""
+"""The HTTP side: the index and terminal pages, the static files, JSON and plain answers."""
 
 from __future__ import annotations
 
 import html
 import http
+import json
 import os
 from typing import Dict, List, Optional, Tuple
-from urllib.parse import quote
 
 from websockets.datastructures import Headers
 from websockets.http11 import Response
-
-from ._engines import Container
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PAGE = os.path.join(HERE, "page")
@@ -22,7 +20,9 @@ FILES: Dict[str, Tuple[str, str]] = {
     "xterm.js": (STATIC, "text/javascript; charset=utf-8"),
     "xterm.css": (STATIC, "text/css; charset=utf-8"),
     "addon-fit.js": (STATIC, "text/javascript; charset=utf-8"),
+    "auth.js": (PAGE, "text/javascript; charset=utf-8"),
     "terminal.js": (PAGE, "text/javascript; charset=utf-8"),
+    "index.js": (PAGE, "text/javascript; charset=utf-8"),
     "terminal.css": (PAGE, "text/css; charset=utf-8"),
     "index.css": (PAGE, "text/css; charset=utf-8"),
 }
@@ -90,34 +90,11 @@ def terminal_page(title: str, ws_path: str) -> Response:
     return response(200, page.encode(), "text/html; charset=utf-8")
 
 
-def index_page(
-    engines: List[Tuple[str, List[Container], Optional[str]]], several: bool
-) -> Response:
-    """``engines``: (name, its running containers, an error instead of them)."""
-    out = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        "<title>threadpty web</title><link rel='stylesheet' href='/static/index.css'></head>",
-        "<body><h1>Containers</h1>",
-    ]
-    for name, containers, error in engines:
-        e = html.escape
-        if several:
-            out.append(f"<h2>Engine {e(name)}</h2>")
-        if error is not None:
-            out.append(f"<p class='error'>{e(error)}</p>")
-            continue
-        if not containers:
-            out.append("<p>No running containers.</p>")
-            continue
-        out.append("<table><tr><th>Name</th><th>Image</th><th>Status</th><th></th></tr>")
-        for c in containers:
-            link = "/t/" + quote(c.name, safe="")
-            if several:
-                link += "?engine=" + quote(name, safe="")
-            out.append(
-                f"<tr><td>{e(c.name)}</td><td>{e(c.image)}</td><td>{e(c.status)}</td>"
-                f"<td><a class='open' href='{e(link)}'>terminal</a></td></tr>"
-            )
-        out.append("</table>")
-    out.append("</body></html>")
-    return response(200, "".join(out).encode(), "text/html; charset=utf-8")
+def index_page() -> Response:
+    """The index's frame; its script fills it in from /api/containers, with the token."""
+    with open(os.path.join(PAGE, "index.html"), "rb") as f:
+        return response(200, f.read(), "text/html; charset=utf-8")
+
+
+def json_response(value: object) -> Response:
+    return response(200, json.dumps(value).encode(), "application/json")

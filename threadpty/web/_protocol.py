@@ -19,20 +19,24 @@ MAX_ROWS = 1000
 MAX_COLS = 1000
 
 
-class ProtocolError(ValueError):
+class BadMessage(ValueError):
     """A message that does not follow the protocol; the text is safe to send back."""
 
 
 def parse_control(text: str) -> Dict[str, Any]:
     try:
         message = json.loads(text)
+    except RecursionError:
+        # Deep nesting ("[" * 60000 fits in one frame) exhausts the parser's stack: a bad
+        # message like any other, not the end of the session.
+        raise BadMessage("a text frame must be one JSON object, nested at most a little") from None
     except ValueError:
-        raise ProtocolError("a text frame must be one JSON object") from None
+        raise BadMessage("a text frame must be one JSON object") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        raise ProtocolError('a control message needs a "type"')
+        raise BadMessage('a control message needs a "type"')
     kind = message["type"]
     if kind not in ("start", "resize", "pause", "resume"):
-        raise ProtocolError(f"unknown message type {kind[:40]!r}")
+        raise BadMessage(f"unknown message type {kind[:40]!r}")
     if kind in ("start", "resize"):
         message["size"] = size_of(message)
     return message
@@ -42,7 +46,7 @@ def size_of(message: Dict[str, Any]) -> Tuple[int, int]:
     rows, cols = message.get("rows"), message.get("cols")
     for name, value, top in (("rows", rows, MAX_ROWS), ("cols", cols, MAX_COLS)):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
-            raise ProtocolError(f'"{name}" must be a whole number from 1 to {top}')
+            raise BadMessage(f'"{name}" must be a whole number from 1 to {top}')
     return rows, cols  # type: ignore[return-value]
 
 

@@ -1,9 +1,9 @@
 """The server: HTTP routes and WebSocket upgrades on one port, a thread per connection.
 
-Built on the ``websockets`` library's sync server: it runs each connection's handler in a thread
-of its own and its ``send`` is safe from another thread and blocks under backpressure, which is
-exactly the model of a threadpty session (a blocking output thread sends, the handler thread feeds
-input). No event loop is involved anywhere.
+Each accepted connection gets one thread, which reads its request, answers it (a page, a file, a
+refusal) or upgrades it, and then, for a terminal, reads the page's frames and feeds the session
+(see ``_bridge``). The WebSocket protocol is the ``websockets`` library's sans-I/O one, driven by
+these threads (``_websocket``): no thread of the library's, and no event loop, anywhere.
 """
 
 from __future__ import annotations
@@ -15,24 +15,29 @@ import shlex
 import socket
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlsplit
 
 from websockets.http11 import Request, Response
-from websockets.sync.server import Server, ServerConnection, serve
+from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
 
 from . import _pages
-from ._auth import Auth, is_loopback
-from ._bridge import Bridge
+from ._auth import SUBPROTOCOL, Auth, check_token, is_loopback
+from ._bridge import Bridge, LossWatch
 from ._engines import Container, Engines
+from ._listener import Listener, Pending
+from ._owner import OWNER_LABEL, RUN_LABEL, is_gone, this_process
 from ._protocol import MAX_MESSAGE, error_message
-from ._terminal import Terminal
+from ._terminal import WebTerminal
+from ._websocket import Closed, WebSocket
 
 log = logging.getLogger("threadpty.web")
 
-# Containers made for --run tabs carry this label (value: the server's id), so that whatever a
-# crash left behind can be found, and a server removes only its own.
-RUN_LABEL = "io.threadpty.web"
+
+# How long past its handshake timeout a connection that has not become a session may take to be
+# answered (a slow engine, a big static file on a slow link) before it is cut.
+PENDING_GRACE = 25.0
 
 
 class ConfigError(ValueError):
@@ -47,19 +52,34 @@ class Config:
     token: Optional[str] = None
     command: Optional[str] = None
     max_sessions: int = 100
+    # Connections accepted but not yet sessions (HTTP requests, WebSocket handshakes): at most
+    # this many at once, each given handshake_timeout seconds to send its request.
+    max_pending: int = 64
+    handshake_timeout: float = 5.0
     exec_container: Optional[str] = None
     run_image: Optional[str] = None
     run_network: Optional[str] = None
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def argv(self) -> List[str]:
+        """The command each tab runs, split as a shell would (``/bin/sh`` by default)."""
         return shlex.split(self.command) if self.command else ["/bin/sh"]
 
     def check(self) -> None:
+        """Raise :class:`ConfigError` for options that do not go together, or a non-loopback
+        address without a token (shells are never served so)."""
         if self.exec_container and self.run_image:
             raise ConfigError("--exec and --run cannot be used together")
         if self.max_sessions < 1:
             raise ConfigError("--max-sessions must be at least 1")
+        if self.token:
+            problem = check_token(self.token)
+            if problem is not None:
+                raise ConfigError(problem)
+        if self.max_pending < 1:
+            raise ConfigError("--max-pending must be at least 1")
+        if not self.handshake_timeout > 0:
+            raise ConfigError("the handshake timeout must be more than 0 seconds")
         if self.token == "" and not is_loopback(self.host):
             raise ConfigError(
                 f"refusing to serve shells on {self.host} without a token: "
@@ -84,15 +104,35 @@ class WebServer:
             config.token = secrets.token_urlsafe(24)
         self.auth = Auth(config.token)
         self.id = secrets.token_hex(6)
+        # Containers made for --run tabs carry the id (a server removes only its own) and who
+        # made them (a later server removes those of one that is gone: see _owner).
+        self.labels = {RUN_LABEL: self.id}
+        owner = this_process()
+        if owner is not None:
+            self.labels[OWNER_LABEL] = owner
         self._lock = threading.Lock()
         self._bridges: Dict[int, Bridge] = {}
         self._numbers = itertools.count(1)
-        self._server: Optional[Server] = None
+        self._listener: Optional[Listener] = None
+        # The connections' threads, for the shutdown to wait for.
+        self._threads: Set[threading.Thread] = set()
+        self._serving = False
+        self._served = threading.Event()
+        self._watch: Optional[LossWatch] = None
         self._stopping = False
+        # --exec's container, as start() found it: (client, id). Each tab execs into it without
+        # asking the engine for its containers again (that list made opening many tabs at once
+        # slow); only an exec that finds it gone looks the name up anew (see _opener).
+        self._exec_target: Optional[Tuple[Any, str]] = None
 
     # Life cycle -------------------------------------------------------------------------------
 
     def start(self) -> "WebServer":
+        """Check the engine and the page's files, and listen; return self (not serving yet).
+
+        Raises :class:`ConfigError` (missing xterm.js files, unknown ``--exec`` container or
+        ``--run`` image) or ``OSError`` (the port cannot be had).
+        """
         missing = _pages.missing_assets()
         if missing:
             raise ConfigError(
@@ -102,7 +142,8 @@ class WebServer:
         if self.config.exec_container is not None:
             # Checked now, so a typo is told at start rather than in every tab.
             try:
-                self.engines.resolve(None, self.config.exec_container)
+                client, found = self.engines.resolve(None, self.config.exec_container)
+                self._exec_target = (client, found.id)
             except LookupError:
                 raise ConfigError(
                     f"no running container {self.config.exec_container!r} on the engine"
@@ -114,55 +155,98 @@ class WebServer:
                 self.engines.get(None).inspect_image(self.config.run_image)
             except docker.errors.ImageNotFound:
                 raise ConfigError(f"no image {self.config.run_image!r} on the engine") from None
-        self._server = serve(
-            self._handle,
-            self.config.host,
-            self.config.port,
-            process_request=self._process_request,
-            # Each deflate context costs a few hundred KiB per connection, and terminal traffic
-            # on loopback or a LAN gains little: off.
-            compression=None,
-            max_size=MAX_MESSAGE,
-            # Received frames buffered per connection: at most 16 x 64 KiB.
-            max_queue=16,
-            server_header=None,
-            logger=_quiet_logger(),
+            self._sweep_stale_run_containers()
+        self._watch = LossWatch()
+        self._listener = Listener(
+            socket.create_server((self.config.host, self.config.port)),
+            self.config.max_pending,
+            # Time to send the request, then to be answered or upgraded; a page's static files
+            # on a slow link included.
+            self.config.handshake_timeout + PENDING_GRACE,
         )
         return self
 
     @property
     def port(self) -> int:
-        assert self._server is not None
-        return int(self._server.socket.getsockname()[1])
+        """The port listened on (the one chosen, with port 0)."""
+        assert self._listener is not None
+        return int(self._listener.getsockname()[1])
 
     @property
     def url(self) -> str:
+        """The address to open, with the token."""
         host = self.config.host
         shown = f"[{host}]" if ":" in host else host
         if host in ("0.0.0.0", "::"):
             shown = socket.gethostname()
-        query = f"?token={self.config.token}" if self.config.token else ""
-        return f"http://{shown}:{self.port}/{query}"
+        # In the fragment: a browser never sends it, so no server or log ever sees it there.
+        fragment = f"#token={quote(self.config.token, safe='')}" if self.config.token else ""
+        return f"http://{shown}:{self.port}/{fragment}"
 
     def serve_forever(self) -> None:
-        assert self._server is not None
-        self._server.serve_forever()
+        """Serve in this thread until :meth:`shutdown` is called from another."""
+        listener = self._listener
+        assert listener is not None
+        with self._lock:
+            if self._stopping:
+                return
+            self._serving = True
+        try:
+            while True:
+                try:
+                    # Waits while --max-pending connections are in their handshake, and backs
+                    # off when out of descriptors (see Listener).
+                    sock, _ = listener.accept()
+                except OSError:
+                    return  # closed by shutdown()
+                number = next(self._numbers)
+                thread = threading.Thread(
+                    target=self._connection,
+                    args=(sock, number),
+                    name=f"threadpty-web-conn-{number}",
+                    daemon=True,
+                )
+                with self._lock:
+                    self._threads.add(thread)
+                thread.start()
+        finally:
+            self._served.set()
 
     def shutdown(self) -> None:
         """Stop listening, end every session (removing --run containers), wait for the threads."""
-        self._stopping = True
-        if self._server is None:
+        with self._lock:
+            self._stopping = True
+            serving = self._serving
+        if self._listener is None:
             return
-        # A page that stopped reading leaves its sender blocked in sendall, and the library's close
-        # waits for it: after a grace period such sockets are cut.
+        self._listener.close()
+        if serving:
+            self._served.wait()
+        # A page that stopped reading leaves its sender blocked in sendall, and its close waits
+        # for it: after a grace period such sockets are cut.
         watchdog = threading.Timer(5.0, self._cut_all)
         watchdog.name = "threadpty-web-watchdog"
         watchdog.daemon = True
         watchdog.start()
         try:
-            self._server.shutdown()
+            # Connections still in their handshake are cut; each session is told the server is
+            # going away, and its thread ends it (hang-ups in parallel, one per tab).
+            self._listener.cut_pending()
+            with self._lock:
+                bridges = list(self._bridges.values())
+            for bridge in bridges:
+                bridge.ws.close(1001, wait=0.1)
+            while True:
+                with self._lock:
+                    threads = list(self._threads)
+                if not threads:
+                    break
+                for thread in threads:
+                    thread.join()
         finally:
             watchdog.cancel()
+            if self._watch is not None:
+                self._watch.close()
             self._sweep_run_containers()
             self.engines.close()
 
@@ -170,10 +254,21 @@ class WebServer:
         with self._lock:
             bridges = list(self._bridges.values())
         for bridge in bridges:
-            try:
-                bridge.ws.socket.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            bridge.ws.cut()
+            # A connection thread blocked writing to a program that does not read wakes only so.
+            bridge.abort()
+
+    def _sweep_stale_run_containers(self) -> None:
+        """Remove the --run containers of servers of this host that are gone (killed, say)."""
+        client = self.engines.get(None)
+        try:
+            for c in client.containers(all=True, filters={"label": OWNER_LABEL}):
+                owner = (c.get("Labels") or {}).get(OWNER_LABEL, "")
+                if is_gone(owner):
+                    log.warning("removing container %s of a server that is gone", c["Id"][:12])
+                    client.remove_container(c["Id"], force=True)
+        except Exception as exc:  # noqa: BLE001 - a leftover must not stop a server starting
+            log.warning("could not remove the --run containers of servers gone: %s", exc)
 
     def _sweep_run_containers(self) -> None:
         if self.config.run_image is None:
@@ -187,23 +282,21 @@ class WebServer:
 
     @property
     def sessions(self) -> int:
+        """How many terminals are open now."""
         with self._lock:
             return len(self._bridges)
 
     # HTTP -------------------------------------------------------------------------------------
 
-    def _process_request(self, conn: ServerConnection, request: Request) -> Optional[Response]:
+    def _process_request(self, conn: WebSocket, request: Request) -> Optional[Response]:
         headers = request.headers
         path = request.path
         route = urlsplit(path).path
-        if not self.auth.allows(path, headers):
-            given = self.auth.token_from(path, headers) is not None
-            return _pages.text(
-                403 if given else 401,
-                "wrong token" if given else "a token is needed: open the URL threadpty web printed",
-            )
         upgrade = "websocket" in headers.get("Upgrade", "").lower()
         if route == "/ws" or route.startswith("/ws/"):
+            refused = self._refused(headers)
+            if refused is not None:
+                return refused
             if not upgrade:
                 return _pages.text(426, "this is a WebSocket endpoint")
             if not self.auth.origin_ok(headers):
@@ -211,21 +304,44 @@ class WebServer:
             target = self._target(route, path)
             if isinstance(target, Response):
                 return target
-            conn.threadpty_target = target  # type: ignore[attr-defined]
+            conn.target = target
             return None
         if upgrade:
             return _pages.text(404, "not found")
-        if "token" in parse_qs(urlsplit(path).query) and self.auth.token is not None:
-            # Trade the token in the URL for a cookie, and take it out of the address bar.
-            rest = [(k, v) for k, v in parse_qsl(urlsplit(path).query) if k != "token"]
-            location = route + ("?" + urlencode(rest) if rest else "")
-            return _pages.redirect(location, [("Set-Cookie", self.auth.cookie_header())])
+        response = self._http(route, path, headers)
+        if self.auth.has_old_cookie(headers):
+            # It would still go to every port of this host with each request: drop it.
+            response.headers["Set-Cookie"] = self.auth.expire_old_cookie()
+        return response
+
+    def _refused(self, headers: Any) -> Optional[Response]:
+        """401 or 403 for a request without the right token; None when it may go on."""
+        if self.auth.allows(headers):
+            return None
+        if self.auth.token_from(headers) is None:
+            return _pages.text(401, "a token is needed: open the URL threadpty web printed")
+        return _pages.text(403, "wrong token")
+
+    def _http(self, route: str, path: str, headers: Any) -> Response:
+        """Pages and static files show nothing secret and are served to anyone; what they show
+        of the engine comes from the /api calls, which need the token."""
+        query = parse_qsl(urlsplit(path).query)
+        if any(k == "token" for k, _ in query):
+            return self._from_old_url(route, query)
+        if route.startswith("/api/"):
+            refused = self._refused(headers)
+            if refused is not None:
+                return refused
+            if route == "/api/containers" and not self._single():
+                return self._containers()
+            if route == "/api/title":
+                title = self._single_title() if self._single() else ""
+                return _pages.json_response({"title": title})
+            return _pages.text(404, "not found")
         if route.startswith("/static/"):
             return _pages.static(route[len("/static/") :])
         if route == "/":
-            if self._single():
-                return _pages.terminal_page(self._single_title(), "/ws")
-            return self._index()
+            return _pages.terminal_page("", "/ws") if self._single() else _pages.index_page()
         if route.startswith("/t/") and not self._single():
             name = unquote(route[3:])
             engine = _query(path, "engine")
@@ -236,6 +352,18 @@ class WebServer:
             return _pages.terminal_page(title, ws)
         return _pages.text(404, "not found")
 
+    def _from_old_url(self, route: str, query: List[Tuple[str, str]]) -> Response:
+        """A URL of the form earlier versions printed (``?token=T``): the same page with the
+        token moved into the fragment, and no cookie. A wrong token is told as such."""
+        given = next(v for k, v in query if k == "token")
+        if self.auth.token is not None and not self.auth.matches(given.encode("utf-8", "replace")):
+            return _pages.text(403, "wrong token")
+        rest = [(k, v) for k, v in query if k != "token"]
+        location = route + ("?" + urlencode(rest) if rest else "")
+        if self.auth.token is not None:
+            location += "#token=" + quote(self.auth.token, safe="")
+        return _pages.redirect(location, [])
+
     def _single(self) -> bool:
         return self.config.exec_container is not None or self.config.run_image is not None
 
@@ -244,14 +372,20 @@ class WebServer:
             return self.config.exec_container
         return f"new {self.config.run_image}"
 
-    def _index(self) -> Response:
-        listing: List[Tuple[str, List[Container], Optional[str]]] = []
+    def _containers(self) -> Response:
+        """The index's content: each engine's running containers (or why not)."""
+        engines: List[Dict[str, Any]] = []
         for name in self.engines.names:
+            entry: Dict[str, Any] = {"name": name, "containers": [], "error": None}
             try:
-                listing.append((name, self.engines.containers(name), None))
+                found: List[Container] = self.engines.containers(name)
+                entry["containers"] = [
+                    {"name": c.name, "image": c.image, "status": c.status} for c in found
+                ]
             except Exception as exc:  # noqa: BLE001 - one engine down must not hide the others
-                listing.append((name, [], f"cannot list containers: {type(exc).__name__}"))
-        return _pages.index_page(listing, several=len(self.engines.names) > 1)
+                entry["error"] = f"cannot list containers: {type(exc).__name__}"
+            engines.append(entry)
+        return _pages.json_response({"engines": engines})
 
     def _target(self, route: str, path: str) -> Any:
         """What a /ws URL opens: ("exec", client, id, label) or ("run", client, image, label)."""
@@ -261,8 +395,9 @@ class WebServer:
             client = self.engines.get(None)
             if self.config.run_image is not None:
                 return ("run", client, self.config.run_image)
-            name = self.config.exec_container
-            assert name is not None
+            # Named by whoever started the server, not by the URL, and looked up at start.
+            assert self._exec_target is not None
+            return ("exec", *self._exec_target)
         else:
             if route == "/ws":
                 return _pages.text(404, "name a container: /ws/<container>")
@@ -279,51 +414,120 @@ class WebServer:
 
     # WebSocket --------------------------------------------------------------------------------
 
-    def _handle(self, ws: ServerConnection) -> None:
-        number = next(self._numbers)
-        _name_threads(ws, number)
-        target: Tuple[Any, ...] = ws.threadpty_target  # type: ignore[attr-defined]
-        bridge = Bridge(ws, number, self._opener(target), self._ended)
+    def _connection(self, sock: socket.socket, number: int) -> None:
+        """One connection, on its own thread: its request, and then its session if it is one."""
+        try:
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                # Keystrokes and their echoes are small frames: none may wait for another.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+            ws = WebSocket(
+                sock,
+                ServerProtocol(
+                    select_subprotocol=_select_subprotocol,
+                    # No extensions offered: each deflate context costs a few hundred KiB per
+                    # connection, and terminal traffic on loopback or a LAN gains little.
+                    max_size=MAX_MESSAGE,
+                    logger=_quiet_logger(),
+                ),
+            )
+        except Exception:  # noqa: BLE001 - a connection gone already
+            sock.close()
+            self._thread_done()
+            return
+        try:
+            upgraded = ws.handshake(
+                self._process_request, self.config.handshake_timeout, lambda: self._stopping
+            )
+            if upgraded:
+                self._handle(ws, number)
+        except Exception:  # noqa: BLE001 - a bug of ours must not take the server down
+            log.exception("connection %d failed", number)
+        finally:
+            try:
+                ws.finish()
+            finally:
+                self._thread_done()
+
+    def _thread_done(self) -> None:
+        with self._lock:
+            self._threads.discard(threading.current_thread())
+
+    def _handle(self, ws: WebSocket, number: int) -> None:
+        if isinstance(ws.socket, Pending):
+            ws.socket.upgraded()  # a session now, counted by max_sessions
+        target: Tuple[Any, ...] = ws.target
+        bridge = Bridge(
+            ws, number, self._opener(target), self._ended, self._watch, lambda: self._free(number)
+        )
         with self._lock:
             full = len(self._bridges) >= self.config.max_sessions or self._stopping
             if not full:
                 self._bridges[number] = bridge
         if full:
             limit = self.config.max_sessions
-            ws.send(error_message(f"this server already runs its maximum of {limit} sessions"))
+            try:
+                ws.send(error_message(f"this server already runs its maximum of {limit} sessions"))
+            except Closed:
+                return
             ws.close(1013, "too many sessions")
             return
         try:
             bridge.run()
         finally:
-            with self._lock:
-                self._bridges.pop(number, None)
+            self._free(number)
+
+    def _free(self, number: int) -> None:
+        with self._lock:
+            self._bridges.pop(number, None)
 
     def _opener(self, target: Tuple[Any, ...]) -> Any:
         kind, client, what = target
         argv = self.config.argv()
 
-        def open_exec(size: Tuple[int, int], output: Any) -> Terminal:
-            return Terminal.exec(client, what, argv, size, output)
+        def open_exec(size: Tuple[int, int], output: Any, over: Any) -> WebTerminal:
+            import docker.errors
 
-        def open_run(size: Tuple[int, int], output: Any) -> Terminal:
+            try:
+                return WebTerminal.exec(client, what, argv, size, output, over)
+            except docker.errors.NotFound:
+                if not self._single():
+                    raise
+            # --exec's container was removed since it was looked up (recreated by compose,
+            # say): its name is looked up again, once, and what is found kept for the next tabs.
+            assert self.config.exec_container is not None
+            try:
+                found_client, found = self.engines.resolve(None, self.config.exec_container)
+            except LookupError:
+                raise LookupError(
+                    f"no running container {self.config.exec_container!r} on the engine"
+                ) from None
+            self._exec_target = (found_client, found.id)
+            return WebTerminal.exec(found_client, found.id, argv, size, output, over)
+
+        def open_run(size: Tuple[int, int], output: Any, over: Any) -> WebTerminal:
             cid = client.create_container(
                 what,
                 argv if self.config.command else None,
                 tty=True,
+                # With it the SDK sets StdinOnce, as `docker run -i` does. It ends the shell only
+                # without a TTY, though: the watchdog (see cli) covers a server killed.
                 stdin_open=True,
-                labels={RUN_LABEL: self.id},
-                host_config=client.create_host_config(network_mode=self.config.run_network),
+                labels=self.labels,
+                host_config=client.create_host_config(
+                    network_mode=self.config.run_network,
+                    # Removed as it ends, whoever is still there to see it.
+                    auto_remove=True,
+                ),
             )["Id"]
             try:
-                return Terminal.run(client, cid, size, output)
+                return WebTerminal.run(client, cid, size, output, over)
             except BaseException:
                 client.remove_container(cid, force=True)
                 raise
 
         return open_run if kind == "run" else open_exec
 
-    def _ended(self, terminal: Terminal) -> None:
+    def _ended(self, terminal: WebTerminal) -> None:
         if self.config.run_image is None:
             return
         try:
@@ -332,18 +536,17 @@ class WebServer:
             log.debug("removing %s: %s", terminal.container[:12], exc)
 
 
+def _select_subprotocol(
+    protocol: ServerProtocol, offered: Sequence[Subprotocol]
+) -> Optional[Subprotocol]:
+    """``threadpty`` when offered (the page's upgrade, which offers its token's beside it: that
+    one is never echoed back), else none, as for programs that offer nothing."""
+    return Subprotocol(SUBPROTOCOL) if SUBPROTOCOL in offered else None
+
+
 def _query(path: str, key: str) -> Optional[str]:
     values = parse_qs(urlsplit(path).query).get(key)
     return values[0] if values else None
-
-
-def _name_threads(ws: ServerConnection, number: int) -> None:
-    """The library's threads for this connection get names that say whose they are."""
-    threading.current_thread().name = f"threadpty-web-conn-{number}"
-    for attr, role in (("recv_events_thread", "recv"), ("keepalive_thread", "keepalive")):
-        thread = getattr(ws, attr, None)
-        if isinstance(thread, threading.Thread):
-            thread.name = f"threadpty-web-{role}-{number}"
 
 
 def _quiet_logger() -> logging.Logger:

@@ -1,7 +1,7 @@
 """The ``threadpty web`` subcommand: its options, and a server run until Ctrl-C (or SIGTERM).
 
-It prints one line, the URL with the token (as Jupyter does), and nothing a user types or a
-container prints ever reaches its output or its log.
+It prints one line, the URL with the token in its fragment (``#token=``, which browsers never
+send), and nothing a user types or a container prints ever reaches its output or its log.
 """
 
 from __future__ import annotations
@@ -23,11 +23,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--token",
         default=os.environ.get("THREADPTY_WEB_TOKEN"),
-        help="the token every request must carry (default: $THREADPTY_WEB_TOKEN, else a random "
-        "one); '' for none, allowed on a loopback address only",
+        help="the token every terminal and the container list need (default: "
+        "$THREADPTY_WEB_TOKEN, else a random one; visible ASCII); '' for none, allowed on a "
+        "loopback address only",
     )
     p.add_argument("--command", help="what each terminal runs (default /bin/sh)")
     p.add_argument("--max-sessions", type=int, default=100, metavar="N", help="default 100")
+    p.add_argument(
+        "--max-pending",
+        type=int,
+        default=64,
+        metavar="N",
+        help="connections not yet sessions (requests, handshakes) served at once; more wait "
+        "(default 64)",
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--exec",
@@ -84,7 +93,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("threadpty web: needs the web extra: pip install 'threadpty[web]'", file=sys.stderr)
         return EXIT_CONFIG
     from ._engines import EngineConfigError, Engines, make_client, parse_engines
+    from ._listener import raise_descriptor_limit
     from ._server import Config, ConfigError, WebServer
+
+    soft, hard = raise_descriptor_limit()
+    logging.getLogger("threadpty.web").debug("open descriptors: at most %d (hard %d)", soft, hard)
 
     config = Config(
         host=args.host,
@@ -92,6 +105,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         token=args.token,
         command=args.command,
         max_sessions=args.max_sessions,
+        max_pending=args.max_pending,
         exec_container=args.exec_container,
         run_image=args.run_image,
         run_network=args.run_network,
@@ -119,21 +133,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except OSError as exc:  # the port is taken, the address is not ours
         print(f"threadpty web: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    print(f"threadpty web: serving at {server.url}", flush=True)
-    return _serve(server)
+    # From here on a Ctrl-C or SIGTERM, whenever it comes, ends every session and leaves nothing
+    # behind: the URL is printed only inside the block that handles them, so nobody who has seen
+    # it can interrupt the server before it is ready to stop in order.
+    return _serve(server, specs[0] if args.run_image is not None else None)
 
 
-def _serve(server: Any) -> int:
+def _serve(server: Any, watched: Optional[Any]) -> int:
     """Serve until Ctrl-C or SIGTERM; then end every session and leave nothing behind."""
     previous: List[Any] = []
-    main_thread = threading.current_thread() is threading.main_thread()
-    if main_thread:
-
-        def terminate(signum: int, frame: Any) -> None:
-            raise KeyboardInterrupt
-
-        previous.append(signal.signal(signal.SIGTERM, terminate))
+    watchdog = None
     try:
+        if threading.current_thread() is threading.main_thread():
+
+            def terminate(signum: int, frame: Any) -> None:
+                raise KeyboardInterrupt
+
+            previous.append(signal.signal(signal.SIGTERM, terminate))
+        if watched is not None:
+            from ._watchdog import spawn
+
+            _, url, certs = watched
+            watchdog = spawn(server.id, url, certs)
+        print(f"threadpty web: serving at {server.url}", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         pass
@@ -142,4 +164,13 @@ def _serve(server: Any) -> int:
         server.shutdown()
         if previous:
             signal.signal(signal.SIGTERM, previous[0])
+        if watchdog is not None:
+            # Set it off now: it finds nothing left (shutdown removed this server's containers)
+            # and ends.
+            assert watchdog.stdin is not None
+            watchdog.stdin.close()
+            try:
+                watchdog.wait(timeout=30)
+            except Exception:  # noqa: BLE001, S110 - it ends on its own; not worth a hang
+                pass
     return 0

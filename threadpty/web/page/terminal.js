@@ -1,5 +1,6 @@
 // The terminal page of `threadpty web`: xterm.js on one WebSocket (protocol: README.rst).
-// Binary frames carry bytes both ways; text frames carry JSON control messages.
+// Binary frames carry bytes both ways; text frames carry JSON control messages. The token comes
+// from auth.js and goes with the upgrade as a subprotocol.
 (function () {
   "use strict";
   // Flow control: bytes handed to xterm.js but not yet rendered. Above HIGH the server is asked to
@@ -9,7 +10,8 @@
   var PIECE = 32 * 1024;
 
   var body = document.body;
-  var label = body.dataset.label;
+  var auth = window.threadptyAuth;
+  var label = body.dataset.label || "terminal";
   var stateEl = document.getElementById("state");
   var button = document.getElementById("reconnect");
   var term = new Terminal({ scrollback: 5000, cursorBlink: true });
@@ -80,7 +82,7 @@
 
   function connect() {
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    ws = new WebSocket(scheme + location.host + body.dataset.ws);
+    ws = new WebSocket(scheme + location.host + body.dataset.ws, auth.protocols());
     ws.binaryType = "arraybuffer";
     pending = 0;
     paused = false;
@@ -103,10 +105,36 @@
     };
   }
 
+  function refused(text) {
+    ended = true;
+    show("refused");
+    term.write("\x1b[31m[" + text + "]\x1b[0m\r\n");
+  }
+
+  // The browser hides why an upgrade was refused: one authenticated call first tells a missing or
+  // stale token apart, and brings the title (in the --exec and --run modes it names what is served,
+  // so it is not in the page itself).
+  function begin() {
+    fetch("/api/title", { headers: auth.headers(), cache: "no-store" })
+      .then(function (resp) {
+        var refusal = auth.refusal(resp.status);
+        if (refusal) { refused(refusal); return; }
+        if (!resp.ok) { refused("the server answered " + resp.status); return; }
+        return resp.json().then(function (info) {
+          if (!body.dataset.label && info.title) {
+            label = info.title;
+            document.getElementById("label").textContent = label;
+          }
+          connect();
+        });
+      })
+      .catch(function (err) { refused("cannot reach the server: " + err.message); });
+  }
+
   button.addEventListener("click", function () {
     term.reset();
-    connect();
+    begin();
     term.focus();
   });
-  connect();
+  begin();
 })();

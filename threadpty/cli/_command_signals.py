@@ -23,7 +23,7 @@ import sys
 from types import FrameType, TracebackType
 from typing import Any, Callable, List, Optional, Type
 
-from ._signals import FORWARDED, dispatcher
+from .._signals import FORWARDED, dispatcher
 
 FORCE_EXIT_AFTER = 3
 FORCE_EXIT_STATUS = 1
