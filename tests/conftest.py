@@ -17,14 +17,80 @@ import pytest
 
 IMAGE = os.environ.get("THREADPTY_TEST_IMAGE", "threadpty-test/busybox:latest")
 LABEL = "io.threadpty.test"
-RUN_ID = uuid.uuid4().hex[:8]
+# Given by `make test-engines`, which counts the containers of a run by this label.
+RUN_ID = os.environ.get("THREADPTY_TEST_RUN_ID") or uuid.uuid4().hex[:8]
+
+
+ENGINE_MARKERS = ("engine_only", "engine_bug", "api_at_least", "own_engine")
 
 
 def pytest_collection_modifyitems(config: Any, items: List[Any]) -> None:
     for item in items:
+        # A test that asks for the engine (client, make_container, box ... all do) is an
+        # integration test whether it says so or not: `make unit` (-m "not integration") must
+        # never reach for an engine.
+        if "engine" in item.fixturenames and not item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.integration)
         if item.get_closest_marker("integration") or item.get_closest_marker("smoke"):
             item.add_marker(pytest.mark.integration)
-            item.fixturenames.insert(0, "engine")
+            if "engine" not in item.fixturenames:
+                item.fixturenames.insert(0, "engine")
+        own = item.get_closest_marker("own_engine")
+        if own is not None and not default_host():
+            # Decided here, before the module's rig (a dockerd of its own) would be started.
+            why = f"DOCKER_HOST is {os.environ.get('DOCKER_HOST')}: {own.kwargs['reason']}"
+            item.add_marker(pytest.mark.skip(reason=why))
+        if any(item.get_closest_marker(m) for m in ENGINE_MARKERS):
+            item.fixturenames.insert(0, "_engine_markers")
+
+
+def engine_kind(client: Any) -> str:
+    """ "docker" or "podman": which engine the suite runs against (DOCKER_HOST)."""
+    from threadpty import _docker
+
+    return "podman" if _docker.engine(client).is_podman else "docker"
+
+
+def default_host() -> bool:
+    """Whether DOCKER_HOST names the machine's own engine (unset, or its default socket)."""
+    return os.environ.get("DOCKER_HOST", "") in ("", "unix:///var/run/docker.sock")
+
+
+@pytest.fixture
+def _engine_markers(request: Any) -> None:
+    """Markers for tests that depend on the engine (each says why, and the run prints it):
+
+    - ``engine_only(kind, reason=...)``: runs on that engine ("docker" or "podman"), skipped
+      elsewhere;
+    - ``engine_bug(kind, reason=...)``: that engine has a known bug the test meets: a strict xfail
+      there (it must fail; a fix on the engine's side shows up as XPASS, a failure of the run);
+    - ``api_at_least(version, reason=...)``: needs that API version, skipped below it;
+    - ``own_engine(reason=...)``: brings up an engine of its own from the machine's dockerd, so
+      under a DOCKER_HOST naming another engine it would test nothing about that engine.
+    """
+    from threadpty import _docker
+
+    node = request.node
+    client = request.getfixturevalue("engine")
+    kind = engine_kind(client)
+    found = _docker.engine(client)
+    marker = node.get_closest_marker("engine_only")
+    if marker is not None and marker.args[0] != kind:
+        pytest.skip(f"{marker.args[0]} only, this is {found.name}: {marker.kwargs['reason']}")
+    for marker in node.iter_markers("engine_bug"):
+        if marker.args[0] == kind:
+            node.add_marker(
+                pytest.mark.xfail(
+                    strict=True,
+                    reason=f"{found.name} {found.version} bug: {marker.kwargs['reason']}",
+                )
+            )
+    marker = node.get_closest_marker("api_at_least")
+    if marker is not None and not _docker.api_at_least(client, marker.args[0]):
+        pytest.skip(
+            f"needs API {marker.args[0]}, {found.name} {found.version} speaks "
+            f"{client.api_version}: {marker.kwargs['reason']}"
+        )
 
 
 _engine_state: Dict[str, Any] = {}
@@ -42,7 +108,7 @@ def engine() -> Any:
     import docker
 
     try:
-        client = docker.APIClient(version="auto")
+        client = docker.APIClient(**docker.utils.kwargs_from_env(), version="auto")
         client.ping()
         client.inspect_image(IMAGE)
     except Exception as exc:  # noqa: BLE001 - any failure here is reported the same way
@@ -142,8 +208,8 @@ def no_thread_left() -> Iterator[None]:
             return
         for t in extra:
             t.join(timeout=max(0.0, deadline - time.monotonic()))
-    extra = [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
-    assert not extra, f"threads left behind: {extra}"
+    names = [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert not names, f"threads left behind: {names}"
 
 
 def docker_cli(*args: str) -> str:

@@ -1,6 +1,6 @@
 """A second, private Docker engine for the fault and transport tests, and an sshd in front of it.
 
-The tests of issue 7 stop and restart an engine mid-session and talk to one over TCP+TLS and over
+These tests stop and restart an engine mid-session and talk to one over TCP+TLS and over
 ssh://. Doing that to the machine's own engine would break every other test (and the developer's
 containers), so this starts a dockerd of its own:
 
@@ -40,6 +40,11 @@ from typing import Any, Dict, Iterator, List, Optional
 
 IMAGE = os.environ.get("THREADPTY_TEST_IMAGE", "threadpty-test/busybox:latest")
 START_WAIT = 60.0
+# Why the tests that use this rig carry the own_engine marker (conftest.py).
+OWN_ENGINE_WHY = (
+    "starts a dockerd of its own from the machine's docker.io (tests/private_engine.py) and tests "
+    "that, whatever DOCKER_HOST names"
+)
 
 
 class RigError(RuntimeError):

@@ -79,20 +79,29 @@ class _Spawn(pexpect.spawn):  # type: ignore[misc]
 
 
 class _Recorder:
-    """pexpect's ``logfile_read``: receives every chunk read from the pty exactly once."""
+    """pexpect's ``logfile_read``: receives every chunk read from the pty exactly once.
+
+    The screen is rendered on demand, not per chunk: pyte is pure Python, and rendering every
+    byte of a test that never looks at the screen cost seconds per hundred KiB.
+    """
 
     def __init__(self) -> None:
         self.data = bytearray()
         self.screen: Any = None
         self.stream: Any = None
+        self._rendered = 0
 
     def write(self, chunk: bytes) -> None:
         self.data += chunk
-        if self.stream is not None:
-            self.stream.feed(chunk)
 
     def flush(self) -> None:
         pass
+
+    def render(self) -> None:
+        """Bring the screen up to everything read so far (before a resize, and to look)."""
+        if self.stream is not None and self._rendered < len(self.data):
+            self.stream.feed(bytes(self.data[self._rendered :]))
+            self._rendered = len(self.data)
 
 
 class PtyChild:
@@ -200,11 +209,12 @@ class PtyChild:
     def screen(self) -> List[str]:
         """The terminal's screen as rendered by ``pyte``: ``rows`` lines, trailing blanks cut.
 
-        Rendered incrementally as output is read, at the size in force at the time, so it is
-        what a real terminal would show after everything read so far.
+        Everything read so far, each piece at the size in force when it was read, so it is
+        what a real terminal would show now.
         """
         if self._rec.screen is None:
             raise RuntimeError("PtyChild.screen() needs the 'pyte' package")
+        self._rec.render()
         return [line.rstrip() for line in self._rec.screen.display]
 
     # -- terminal ------------------------------------------------------------------------------
@@ -217,6 +227,7 @@ class PtyChild:
         """
         self.proc.setwinsize(rows, cols)
         if self._rec.screen is not None:
+            self._rec.render()  # what came before the resize, at the size it came at
             self._rec.screen.resize(rows, cols)
 
     def termios_attrs(self) -> List[Any]:

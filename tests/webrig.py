@@ -20,9 +20,18 @@ TOKEN = "test-token-0123456789"
 
 
 class WebServer:
-    def __init__(self, *args: str, token: str = TOKEN, env: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        *args: str,
+        token: str = TOKEN,
+        env: Optional[dict] = None,
+        nofile: Optional[Tuple[int, int]] = None,
+    ) -> None:
         self.token = token
         cmd = [sys.executable, "-m", "threadpty", "web", "--port", "0", "--token", token, *args]
+        if nofile is not None:
+            # Its descriptor limit (soft, hard), set by util-linux's prlimit as it starts.
+            cmd = ["prlimit", f"--nofile={nofile[0]}:{nofile[1]}", *cmd]
         self.proc = subprocess.Popen(
             cmd,
             stdout=subprocess.PIPE,
@@ -41,10 +50,12 @@ class WebServer:
         self.port = int(self.netloc.rsplit(":", 1)[1])
         self.base = f"http://{self.netloc}"
         self.printed = line
+        # The URL exactly as printed, for a browser to open as a user would.
+        self.printed_url = line.decode().split("serving at ", 1)[1].strip()
 
     def url(self, path: str = "/", token: bool = True) -> str:
-        sep = "&" if "?" in path else "?"
-        return f"{self.base}{path}{sep}token={self.token}" if token else f"{self.base}{path}"
+        """A page's URL as a browser is given it: the token in the fragment, as printed."""
+        return f"{self.base}{path}#token={self.token}" if token else f"{self.base}{path}"
 
     def ws(
         self, path: str = "/ws", token: Optional[str] = "bearer", **kwargs: Any
@@ -66,6 +77,18 @@ class WebServer:
 
     def threads(self) -> int:
         return len(os.listdir(f"/proc/{self.proc.pid}/task"))
+
+    def descriptors(self) -> int:
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
+    def nofile(self) -> Tuple[int, int]:
+        """Its (soft, hard) limit on open descriptors."""
+        with open(f"/proc/{self.proc.pid}/limits") as f:
+            for line in f:
+                if line.startswith("Max open files"):
+                    soft, hard = line.split()[3:5]
+                    return int(soft), int(hard)
+        raise RuntimeError("no open files limit")
 
     def stop(self, timeout: float = 30) -> Tuple[int, bytes]:
         """Ctrl-C, as a user would; returns (status, everything it wrote to stdout and stderr)."""
