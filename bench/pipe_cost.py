@@ -14,7 +14,6 @@ separates the reader's own cost from the noise of a whole session.
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import time
 from typing import Any, Dict, List
@@ -26,6 +25,8 @@ import threadpty  # noqa: E402
 import threadpty._pump as pump_mod  # noqa: E402
 from threadpty._pipes import OutputPipe  # noqa: E402
 from threadpty._streams import PipeSink, make_sink  # noqa: E402
+
+from stats import median, ratio_cell, ratios  # noqa: E402
 
 IMAGE = os.environ.get("THREADPTY_TEST_IMAGE", "threadpty-test/busybox:latest")
 CHUNKS = 200_000
@@ -54,17 +55,17 @@ def stub() -> None:
     null = open(os.devnull, "wb", buffering=0)
     sink = make_sink(null)
     t0 = time.process_time()
-    pump_mod.Pump(StubConnection(), True, sink, sink).run()
+    pump_mod.ConnectionReader(StubConnection(), True, sink, sink).run()
     file_us = (time.process_time() - t0) / CHUNKS * 1e6
     pipe = OutputPipe()
-    p = pump_mod.Pump(StubConnection(), True, PipeSink(pipe), PipeSink(pipe))
+    p = pump_mod.ConnectionReader(StubConnection(), True, PipeSink(pipe), PipeSink(pipe))
     p.owner = pipe  # as if granted: every read1 reads the connection itself
     read1 = pipe.read1
     t0 = time.process_time()
     for _ in range(CHUNKS):
         read1(1 << 20)
     read_us = (time.process_time() - t0) / CHUNKS * 1e6
-    p = pump_mod.Pump(StubConnection(), True, PipeSink(pipe), PipeSink(pipe))
+    p = pump_mod.ConnectionReader(StubConnection(), True, PipeSink(pipe), PipeSink(pipe))
     p.owner = pipe
     fd = null.fileno()
     t0 = time.process_time()
@@ -82,7 +83,7 @@ def stub() -> None:
 def engine(rounds: int) -> None:
     import docker
 
-    client = docker.APIClient(version="auto")
+    client = docker.APIClient(**docker.utils.kwargs_from_env(), version="auto")
     box = client.create_container(
         IMAGE,
         "sleep 3600",
@@ -94,7 +95,7 @@ def engine(rounds: int) -> None:
     size = f"head -c {mib << 20} /dev/zero | tr '\\0' a > /tmp/p"
     client.exec_start(client.exec_create(box, ["sh", "-c", size])["Id"])
     cpu: Dict[Any, List[float]] = {}
-    run = pump_mod.Pump.run
+    run = pump_mod.ConnectionReader.run
 
     def timed_run(self: Any) -> None:
         t0 = time.thread_time()
@@ -103,7 +104,7 @@ def engine(rounds: int) -> None:
         finally:
             cpu["out"] = [time.thread_time() - t0]
 
-    pump_mod.Pump.run = timed_run  # type: ignore[method-assign]
+    pump_mod.ConnectionReader.run = timed_run  # type: ignore[method-assign]
     null = os.open(os.devnull, os.O_WRONLY)
     try:
         for r in range(rounds):
@@ -138,11 +139,10 @@ def engine(rounds: int) -> None:
                     )
         for tty in (False, True):
             f, p = cpu[(tty, "file")], cpu[(tty, "pipe")]
-            ratios = sorted(b / a for a, b in zip(f, p))
             print(
                 f"{'TTY' if tty else 'no TTY'}: reading thread CPU for {mib} MiB, file "
-                f"{statistics.median(f):.3f} s, PIPE {statistics.median(p):.3f} s, PIPE/file "
-                f"{statistics.median(ratios):.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})"
+                f"{median(f):.3f} s, PIPE {median(p):.3f} s, PIPE/file "
+                f"{ratio_cell(ratios(p, f))}"
             )
     finally:
         os.close(null)

@@ -491,7 +491,7 @@ def mode_tty(client: Any, spec: Dict[str, Any]) -> Dict[str, Any]:
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
-    client = docker.APIClient(version=spec["api_version"], timeout=120)
+    client = docker.APIClient(**docker.utils.kwargs_from_env(), version=spec["api_version"], timeout=120)
     client.ping()  # connected before anything is measured
     mode = spec.get("mode", "stream")
     result = {"stream": mode_stream, "setup": mode_setup, "scale": mode_scale, "tty": mode_tty}[
