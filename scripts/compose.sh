@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # docker-compose 1.29.2, the main real user of dockerpty, in a venv of its own (.venv-compose) with
 # threadpty (this checkout, editable) in dockerpty's place through scripts/dockerpty-shim, on the
-# docker SDK 6.1.3 and requests 2.31 that compose v1 runs on. tests/test_compose.py drives it.
+# docker SDK 6.1.3 and requests 2.31 that compose v1 runs on. tests/compose/test_compose.py drives
+# it.
 #
 # Python: CPython 3.9 (pyenv's, else python3.9 on the PATH): compose 1.29.2 pins PyYAML<6, whose
 # wheels stop at 3.9, and threadpty needs 3.9+. Without 3.9 (Debian 12 has 3.11 only), 3.10 or 3.11,
