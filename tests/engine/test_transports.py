@@ -8,15 +8,16 @@ half-close), and the session ends when the container's output ends.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import os
 import threading
 import time
+import warnings
 from typing import Any, Dict, Iterator, Tuple
 
 import pytest
-from docker.constants import DEFAULT_MAX_POOL_SIZE
 
 import threadpty
 
@@ -267,42 +268,59 @@ def test_sessions_at_once(remote: Tuple[str, Any], box: str) -> None:
     assert results == {i: (i, 50000 + i) for i in range(5)}
 
 
-def test_no_descriptor_or_process_left(remote: Tuple[str, Any], box: str) -> None:
+def test_no_descriptor_or_process_left(
+    remote: Tuple[str, Any], rig: PrivateEngine, box: str
+) -> None:
     """Sessions over the transport leave no descriptor behind (the ssh command's pipes and the
-    unused socket of the SDK's SSHSocket included) and no ssh process."""
-    _, client = remote
+    unused socket of the SDK's SSHSocket included) and no ssh process.
+
+    The test makes a client of its own and closes it at the end: the SDK keys its connection pools
+    by URL (each exec's URLs get pools of their own) and evicts whole pools by count, so how many
+    idle connections (over the ssh command, each an ssh process with a socket and two pipes) an
+    open client holds after 20 sessions is the SDK's affair, not a bound of ours. Once the client
+    is closed, every connection it pooled is gone; one a session kept or never gave back is not.
+    """
+    name, _ = remote
+    before = len(os.listdir("/proc/self/fd"))
+    children = _children()
+    if name == "tls":
+        client = rig.tls_client()
+    else:
+        client = rig.ssh_client(use_ssh_client=name == "ssh-command")
 
     def one() -> None:
         out = io.BytesIO()
-        session = threadpty.Session.exec(
-            client, box, "cat", stdin=io.BytesIO(b"hello"), stdout=out, tty=False
-        ).start()
-        assert session.join(timeout=60) in (0, None)
-
-    name, _ = remote
-    if name == "tls":  # no end of input over TLS: an exec that does not wait for it
-
-        def one() -> None:  # noqa: F811
-            out = io.BytesIO()
+        if name == "tls":  # no end of input over TLS: an exec that does not wait for it
             session = threadpty.Session.exec(
                 client, box, "echo hello", stdout=out, interactive=False
             ).start()
             assert session.join(timeout=60) == 0 and out.getvalue() == b"hello\n"
+            return
+        session = threadpty.Session.exec(
+            client, box, "cat", stdin=io.BytesIO(b"hello"), stdout=out, tty=False
+        ).start()
+        assert session.join(timeout=60) in (0, None)
+        assert out.getvalue() == b"hello"
 
-    for _ in range(3):
-        one()
-    before = len(os.listdir("/proc/self/fd"))
-    children = _children()
-    for _ in range(20):
-        one()
-    # The SDK's own connection pool may hold more idle connections than before (each a
-    # descriptor; over the ssh command a process, its socket and two pipes): under load the exit
-    # status and a resize overlap and open one more now and then, up to the pool's size. That is
-    # its bound, not a leak: a leak is one per session, 20 here, more than the pool can hold.
-    per_connection = 3 if name == "ssh-command" else 1
-    grown = len(os.listdir("/proc/self/fd")) - before
-    assert grown <= per_connection * DEFAULT_MAX_POOL_SIZE, f"{grown} more descriptors after 20"
-    assert _children() - children <= 2
+    with warnings.catch_warnings(record=True) as caught:
+        # A socket dropped without being closed says so when it is collected; over the ssh
+        # command the SDK's own pooled SSHSockets do so too, so only TLS can be held to none.
+        warnings.simplefilter("always", ResourceWarning)
+        try:
+            for _ in range(20):
+                one()
+        finally:
+            client.close()
+        # urllib3 2's PoolManager.clear() forgets its pools without closing them; each pool
+        # closes its connections when it is collected, and a session's hijacked response refers
+        # to its pool.
+        gc.collect()
+    if name == "tls":
+        # (Only the TLS client's sockets: the fixtures' unix clients are collected here too.)
+        unclosed = [str(w.message) for w in caught if "SSLSocket" in str(w.message)]
+        assert not unclosed, unclosed[:3]
+    wait_for(lambda: len(os.listdir("/proc/self/fd")) <= before, 15, "the descriptors closing")
+    wait_for(lambda: _children() <= children, 15, "the ssh processes ending")
 
 
 def _children() -> int:
@@ -315,5 +333,7 @@ def _children() -> int:
                     fields = f.read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            count += fields[1] == me
+            # A zombie holds nothing but its entry: the SDK's SSHSocket terminates its ssh
+            # without waiting for it.
+            count += fields[1] == me and fields[0] != "Z"
     return count
