@@ -22,7 +22,7 @@ import ssl
 import threading
 from typing import Any, Dict, Iterator, Optional, Tuple
 
-from ._docker import disable_socket_timeout, response_of, start_exec_socket
+from ._docker import call, disable_socket_timeout, response_of, start_exec_socket
 
 # Errors that mean "the other side is gone": end of stream, not a failure of ours.
 _GONE_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.ESHUTDOWN, errno.ENOTCONN, errno.EBADF}
@@ -385,7 +385,7 @@ def _hijacked(client: Any, sock: Any) -> Connection:
 
 
 def open_attach(client: Any, container: str, params: Dict[str, Any]) -> Connection:
-    return _hijacked(client, client.attach_socket(container, params=params))
+    return _hijacked(client, call(client.attach_socket, container, params=params))
 
 
 def open_exec(
@@ -394,5 +394,5 @@ def open_exec(
     """Start the exec on a hijacked connection; ``size`` (rows, columns) is its TTY's size from
     the start (``ConsoleSize``, API 1.42+), which the SDK's ``exec_start`` cannot pass."""
     if size is None:
-        return _hijacked(client, client.exec_start(exec_id, tty=tty, socket=True))
+        return _hijacked(client, call(client.exec_start, exec_id, tty=tty, socket=True))
     return _hijacked(client, start_exec_socket(client, exec_id, tty, size))

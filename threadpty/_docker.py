@@ -12,9 +12,14 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
-from typing import Any, Iterator, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Iterator, NamedTuple, Optional, Tuple, TypeVar
 
 from .errors import EngineError
+
+_T = TypeVar("_T")
+
+# How many times a request is made when the pool it was handed is closed under it.
+POOL_CLOSED_ATTEMPTS = 3
 
 
 def api_client(client: Any) -> Any:
@@ -55,6 +60,40 @@ def exec_id(value: Any) -> str:
     raise TypeError(f"expected an exec id or the dict exec_create returns, got {value!r}")
 
 
+def call(method: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """``method(*args, **kwargs)``, made again when the SDK's connection pool was closed under it.
+
+    The SDK keys its pools by URL (every exec's URLs get pools of their own) and closes the least
+    recently used one past a count. With many threads on one client, the pool one thread has
+    just been handed can be closed by another before its request goes out, and the request fails
+    with urllib3's ``ClosedPoolError`` (docker/compose#3586). Nothing reached the engine then, so
+    making the request again is safe for any request; every other error is the caller's.
+    """
+    for attempt in range(1, POOL_CLOSED_ATTEMPTS + 1):
+        try:
+            return method(*args, **kwargs)
+        except Exception as exc:
+            if attempt == POOL_CLOSED_ATTEMPTS or not pool_was_closed(exc):
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def pool_was_closed(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or wraps (as requests' ``ConnectionError`` does), ``ClosedPoolError``."""
+    from urllib3.exceptions import ClosedPoolError
+
+    seen = 0
+    todo = [exc]
+    while todo and seen < 8:
+        current = todo.pop()
+        seen += 1
+        if isinstance(current, ClosedPoolError):
+            return True
+        todo.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
+        todo.extend(c for c in (current.__cause__, current.__context__) if c is not None)
+    return False
+
+
 class Engine(NamedTuple):
     """What answers at the other end of a client: ``name`` is /version's component name
     ("Docker Engine", "Podman Engine"); ``api_version`` is the API the client speaks."""
@@ -84,7 +123,7 @@ def engine(client: Any) -> Engine:
     if known is not None:
         return known
     try:
-        info = api.version(api_version=False)
+        info = call(api.version, api_version=False)
     except Exception:  # noqa: BLE001 - an engine that cannot say is treated as Docker
         info = {}
     found = engine_from_version(info, str(getattr(api, "api_version", "") or ""))
@@ -140,7 +179,8 @@ def response_of(sock: Any) -> Any:
 def start_exec_socket(client: Any, exec_id: str, tty: bool, size: Tuple[int, int]) -> Any:
     """Start an exec on a hijacked connection with its TTY's size (rows, columns) from the start
     (``ConsoleSize``, API 1.42+), which the SDK's ``exec_start`` cannot pass; its socket."""
-    response = client._post_json(
+    response = call(
+        client._post_json,
         client._url("/exec/{0}/start", exec_id),
         headers={"Connection": "Upgrade", "Upgrade": "tcp"},
         data={"Tty": tty, "Detach": False, "ConsoleSize": [size[0], size[1]]},
@@ -156,7 +196,8 @@ def request_wait(client: Any, container: str, condition: str) -> Any:
     body, ``{"StatusCode": n}``, comes when the condition is met. The SDK's ``wait`` would block
     until then. Raises the SDK's ``APIError`` (``NotFound``, ...) as its methods do.
     """
-    response = client._post(
+    response = call(
+        client._post,
         client._url("/containers/{0}/wait", container),
         params={"condition": condition},
         stream=True,

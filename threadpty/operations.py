@@ -146,7 +146,8 @@ def exec_create(
     """Create an exec of ``command`` in ``container`` (a TTY and stdin when ``interactive``)."""
     parse_detach_keys(detach_keys or DEFAULT_DETACH_KEYS)
     api = _docker.api_client(client)
-    return api.exec_create(
+    return _docker.call(
+        api.exec_create,
         _docker.container_id(container),
         command,
         tty=interactive,

@@ -102,7 +102,7 @@ class ContainerTarget:
     ) -> None:
         self.client = _docker.api_client(client)
         self.logs = logs
-        info = self.client.inspect_container(_docker.container_id(container))
+        info = _docker.call(self.client.inspect_container, _docker.container_id(container))
         self.container: str = info["Id"]
         self.name = self.container[:12]
         config = info.get("Config") or {}
@@ -158,14 +158,14 @@ class ContainerTarget:
         """Start the container unless it runs, or someone started it since this was made."""
         if self._running:
             return
-        state = self.client.inspect_container(self.container).get("State") or {}
+        state = _docker.call(self.client.inspect_container, self.container).get("State") or {}
         if not state.get("Running") and state.get("StartedAt") == self._started_at:
-            self.client.start(self.container)
+            _docker.call(self.client.start, self.container)
         self._running = True
 
     def resize(self, height: int, width: int) -> None:
         """The engine's container resize call."""
-        self.client.resize(self.container, height=height, width=width)
+        _docker.call(self.client.resize, self.container, height=height, width=width)
 
     def exit_code(self) -> Optional[int]:
         """The engine's ``wait`` (blocks until the container has exited); None if it was
@@ -174,21 +174,21 @@ class ContainerTarget:
 
         with _docker.asking_exit_status():
             try:
-                return int(self.client.wait(self.container)["StatusCode"])
+                return int(_docker.call(self.client.wait, self.container)["StatusCode"])
             except docker.errors.NotFound:
                 return None  # removed as it ended (auto-remove): the status is gone with it
 
     def is_gone(self) -> bool:
         """Whether the container has stopped (or cannot be inspected)."""
         try:
-            info = self.client.inspect_container(self.container)
+            info = _docker.call(self.client.inspect_container, self.container)
         except Exception:  # noqa: BLE001 - any failure here means we cannot resize it either
             return True
         return not (info.get("State") or {}).get("Running")
 
     def kill(self, signum: int) -> None:
         """Send ``signum`` to the container's main process."""
-        self.client.kill(self.container, signal=signum)
+        _docker.call(self.client.kill, self.container, signal=signum)
 
 
 class ExecTarget:
@@ -203,7 +203,11 @@ class ExecTarget:
         self.client = _docker.api_client(client)
         self.exec_id = _docker.exec_id(exec_id)
         # An exec this process has just created is known already: no inspect round trip.
-        info = _created if _created is not None else self.client.exec_inspect(self.exec_id)
+        info = (
+            _created
+            if _created is not None
+            else _docker.call(self.client.exec_inspect, self.exec_id)
+        )
         self.name = self.exec_id[:12]
         self.container = info.get("ContainerID", "")
         self.tty = bool((info.get("ProcessConfig") or {}).get("tty"))
@@ -230,7 +234,8 @@ class ExecTarget:
         """Create an exec of ``command`` in ``container`` and return it, not yet started."""
         api = _docker.api_client(client)
         cid = _docker.container_id(container)
-        created = api.exec_create(
+        created = _docker.call(
+            api.exec_create,
             cid,
             command,
             stdout=True,
@@ -263,10 +268,10 @@ class ExecTarget:
 
     def resize(self, height: int, width: int) -> None:
         """The engine's exec resize call (it fails until the exec's process runs)."""
-        self.client.exec_resize(self.exec_id, height=height, width=width)
+        _docker.call(self.client.exec_resize, self.exec_id, height=height, width=width)
 
     def _inspect(self) -> Dict[str, Any]:
-        return dict(self.client.exec_inspect(self.exec_id))
+        return dict(_docker.call(self.client.exec_inspect, self.exec_id))
 
     def exit_code(self) -> Optional[int]:
         """The exec's exit status, waiting a moment for the engine to record it (None past

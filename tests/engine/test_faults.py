@@ -611,3 +611,54 @@ def test_keystrokes_during_output_flood(client: Any, running: str) -> None:
         client, running, "cat /tmp/keys", stdout=check, interactive=False
     ).start().join(timeout=30)
     assert check.getvalue() == typed
+
+
+# 5. A shared client's pools closed under a request ---------------------------------------------
+
+
+def evicting_client() -> Tuple[Any, List[int]]:
+    """A real client whose connection pool is closed, as the SDK closes its least recently used
+    pool past a count, just after every other handing out: the race many threads on one client
+    meet now and then, made to happen on every request's first try. Returns it and a counter of
+    the pools closed so."""
+    evicted = [0]
+    client = docker.APIClient(**docker.utils.kwargs_from_env(), version="auto")
+    adapter = client.get_adapter(client.base_url)
+    assert hasattr(adapter, "pools"), f"not the SDK's adapter with pools by URL: {adapter!r}"
+    hand_out = adapter.get_connection
+    handed = [0]
+
+    def get_connection(url: str, proxies: Any = None) -> Any:
+        pool = hand_out(url, proxies)
+        handed[0] += 1
+        if handed[0] % 2:
+            del adapter.pools[url]  # the SDK's eviction: out of its table, closed
+            evicted[0] += 1
+        return pool
+
+    adapter.get_connection = get_connection
+    return client, evicted
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["exec", "run"])
+def test_pool_closed_under_a_request_is_asked_again(
+    kind: str, running: str, make_container: Callable
+) -> None:
+    """Every request whose pool is closed before it goes out is made again (nothing reached the
+    engine), so a session on a client shared by many threads never fails of it."""
+    client, evicted = evicting_client()
+    out = io.BytesIO()
+    try:
+        if kind == "exec":
+            session = threadpty.Session.exec(
+                client, running, "echo pooled", stdout=out, interactive=False
+            )
+        else:
+            cid = make_container(["echo", "pooled"])
+            session = threadpty.Session.run(client, cid, stdout=out, interactive=False)
+        assert session.start().join(timeout=30) == 0
+    finally:
+        client.close()
+    assert out.getvalue() == b"pooled\n"
+    assert evicted[0] >= 2  # the rig did close pools under requests
