@@ -262,8 +262,9 @@ class Bridge:
         """What the index shows of it; ``now`` from ``time.monotonic``."""
         container = self.container
         terminal = self.terminal
-        if not container and terminal is not None:
-            container = terminal.container[:12]
+        if not container:
+            # A --run tab's container, once made.
+            container = terminal.container[:12] if terminal is not None else "(starting)"
         return SessionView(
             id=self.number,
             container=container,

@@ -398,11 +398,11 @@ class WebServer:
         return _pages.json_response({"engines": engines})
 
     def _sessions(self) -> Response:
-        """The open sessions (those whose terminal has started), for the index."""
+        """The open sessions (every tab counted by --max-sessions), for the index."""
         with self._lock:
             bridges = list(self._bridges.values())
         now = time.monotonic()
-        views = [b.view(now) for b in bridges if b.terminal is not None]
+        views = [b.view(now) for b in bridges]
         return _pages.json_response(_sessions.listing(views))
 
     def _end(self, number: int, headers: Any) -> Response:
