@@ -20,6 +20,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 from ._listener import Pending
 from ._protocol import BadMessage, error_message, exit_message, parse_control
+from ._sessions import ENDED_CODE, ENDED_REASON, SessionView
 from ._terminal import WebTerminal
 from ._websocket import Closed, WebSocket
 
@@ -132,6 +133,8 @@ class Bridge:
         on_end: Optional[Callable[[WebTerminal], None]] = None,
         watch: Optional[LossWatch] = None,
         on_session_end: Optional[Callable[[], None]] = None,
+        container: str = "",
+        engine: Optional[str] = None,
     ) -> None:
         self.ws = ws
         self.number = number
@@ -147,6 +150,14 @@ class Bridge:
         self._writing_since: Optional[float] = None
         self._probed_at = 0.0
         self.terminal: Optional[WebTerminal] = None
+        # What the index shows of it. The last activity (input or output) is a float replaced
+        # whole by either thread, read without a lock: a tick's worth of staleness is harmless.
+        self.container = container
+        self.engine = engine
+        self.started = time.time()
+        self._active = time.monotonic()
+        # Set once run() has finished, the hang-up included: what an end from the index waits for.
+        self._done = threading.Event()
 
     # The output thread's side -------------------------------------------------------------
 
@@ -157,6 +168,7 @@ class Bridge:
             self._flowing.wait()
         if self._ending:
             return
+        self._active = time.monotonic()
         self.ws.send(data)
 
     def _over(self, code: Optional[int], error: Optional[BaseException]) -> None:
@@ -193,6 +205,8 @@ class Bridge:
             except Exception as exc:  # noqa: BLE001 - told to the page, in one line
                 log.warning("session %d could not start: %s", self.number, exc)
                 raise BadMessage(f"could not start: {getattr(exc, 'explanation', exc)}") from exc
+            if self._ending:
+                return  # ended from the index while it started: hung up below
             if self._watch is not None:
                 self._watch.add(ws.socket, self.abort, self.tick)
             if isinstance(ws.socket, Pending):
@@ -213,13 +227,16 @@ class Bridge:
             self._flowing.set()
             if self.terminal is not None:
                 self.terminal.end()
-            if self._on_session_end is not None:
-                # The session is over: its place is free while its processes are hung up.
-                self._on_session_end()
-            if self.terminal is not None:
-                self.terminal.close()
-                if self._on_end is not None:
-                    self._on_end(self.terminal)
+            try:
+                if self._on_session_end is not None:
+                    # The session is over: its place is free while its processes are hung up.
+                    self._on_session_end()
+                if self.terminal is not None:
+                    self.terminal.close()
+                    if self._on_end is not None:
+                        self._on_end(self.terminal)
+            finally:
+                self._done.set()
 
     def abort(self) -> None:
         """The page is gone: end the terminal now, so that a connection thread blocked writing
@@ -229,6 +246,32 @@ class Bridge:
         terminal = self.terminal
         if terminal is not None:
             terminal.end()
+
+    def end(self) -> None:
+        """Ended from the index (another page): the terminal ends now, the page is told by our
+        close (code ENDED_CODE) and the connection's thread then hangs the session up as for a
+        closed tab. Never waits long: a page that does not read has its connection cut."""
+        self.abort()
+        self.ws.close(ENDED_CODE, ENDED_REASON, wait=1.0)
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until the session is over and its processes hung up; False if not in time."""
+        return self._done.wait(timeout)
+
+    def view(self, now: float) -> SessionView:
+        """What the index shows of it; ``now`` from ``time.monotonic``."""
+        container = self.container
+        terminal = self.terminal
+        if not container:
+            # A --run tab's container, once made.
+            container = terminal.container[:12] if terminal is not None else "(starting)"
+        return SessionView(
+            id=self.number,
+            container=container,
+            engine=self.engine,
+            started=self.started,
+            idle=now - self._active,
+        )
 
     def tick(self) -> None:
         """From the watch thread, twice a second; never waits (see LossWatch)."""
@@ -261,7 +304,7 @@ class Bridge:
                 if resize is not None:
                     terminal.resize(*resize)
                     resize = None
-                self._writing_since = time.monotonic()
+                self._writing_since = self._active = time.monotonic()
                 try:
                     terminal.write(message)
                 except BrokenPipeError:

@@ -14,6 +14,7 @@ import secrets
 import shlex
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlsplit
@@ -22,7 +23,7 @@ from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
-from . import _pages
+from . import _pages, _sessions
 from ._auth import SUBPROTOCOL, Auth, check_token, is_loopback
 from ._bridge import Bridge, LossWatch
 from ._engines import Container, Engines
@@ -34,6 +35,10 @@ from ._websocket import Closed, WebSocket
 
 log = logging.getLogger("threadpty.web")
 
+
+# How long the end call waits for its session's processes to be hung up before it answers (the
+# hang-up itself gives up after 10 s: see WebTerminal.hang_up).
+END_WAIT = 15.0
 
 # How long past its handshake timeout a connection that has not become a session may take to be
 # answered (a slow engine, a big static file on a slow link) before it is cut.
@@ -337,6 +342,11 @@ class WebServer:
             if route == "/api/title":
                 title = self._single_title() if self._single() else ""
                 return _pages.json_response({"title": title})
+            if route == _sessions.SESSIONS:
+                return self._sessions()
+            number = _sessions.end_target(route)
+            if number is not None:
+                return self._end(number, headers)
             return _pages.text(404, "not found")
         if route.startswith("/static/"):
             return _pages.static(route[len("/static/") :])
@@ -387,17 +397,48 @@ class WebServer:
             engines.append(entry)
         return _pages.json_response({"engines": engines})
 
+    def _sessions(self) -> Response:
+        """The open sessions (every tab counted by --max-sessions), for the index."""
+        with self._lock:
+            bridges = list(self._bridges.values())
+        now = time.monotonic()
+        views = [b.view(now) for b in bridges]
+        return _pages.json_response(_sessions.listing(views))
+
+    def _end(self, number: int, headers: Any) -> Response:
+        """End session ``number`` as if its tab had closed, telling its page; answer once its
+        processes are hung up.
+
+        A GET, since the WebSocket library's HTTP parser takes no other method; a GET with a side
+        effect is safe here because it needs a header that no page of another site can make a
+        browser send: the token in ``Authorization`` (checked before this is reached, like every
+        /api call), or with no token (loopback only) ``X-Threadpty-End``. Either turns a
+        cross-site request into one that needs a CORS preflight, and this server answers no
+        OPTIONS request, so the browser never sends it. A link, an <img> or a form cannot end
+        a session.
+        """
+        if self.auth.token is None and not headers.get(_sessions.END_HEADER):
+            return _pages.text(403, f"ending a session needs the {_sessions.END_HEADER} header")
+        with self._lock:
+            bridge = self._bridges.get(number)
+        if bridge is None:
+            return _pages.text(404, "no such session")
+        bridge.end()
+        hung_up = bridge.wait(END_WAIT)
+        return _pages.json_response({"id": number, "ended": True, "hung_up": hung_up})
+
     def _target(self, route: str, path: str) -> Any:
-        """What a /ws URL opens: ("exec", client, id, label) or ("run", client, image, label)."""
+        """What a /ws URL opens: ("exec", client, id, name, engine) or ("run", client, image,
+        "", None); the name and engine are what the index shows of the session."""
         if self._single():
             if route != "/ws":
                 return _pages.text(404, "not found")
             client = self.engines.get(None)
             if self.config.run_image is not None:
-                return ("run", client, self.config.run_image)
+                return ("run", client, self.config.run_image, "", None)
             # Named by whoever started the server, not by the URL, and looked up at start.
             assert self._exec_target is not None
-            return ("exec", *self._exec_target)
+            return ("exec", *self._exec_target, self.config.exec_container, None)
         else:
             if route == "/ws":
                 return _pages.text(404, "name a container: /ws/<container>")
@@ -410,7 +451,7 @@ class WebServer:
             return _pages.text(404, str(exc))
         except Exception as exc:  # noqa: BLE001 - the engine could not be asked
             return _pages.text(502, f"the engine could not be reached: {type(exc).__name__}")
-        return ("exec", client, container.id)
+        return ("exec", client, container.id, container.name, engine)
 
     # WebSocket --------------------------------------------------------------------------------
 
@@ -457,7 +498,14 @@ class WebServer:
             ws.socket.upgraded()  # a session now, counted by max_sessions
         target: Tuple[Any, ...] = ws.target
         bridge = Bridge(
-            ws, number, self._opener(target), self._ended, self._watch, lambda: self._free(number)
+            ws,
+            number,
+            self._opener(target),
+            self._ended,
+            self._watch,
+            lambda: self._free(number),
+            container=target[3],
+            engine=target[4],
         )
         with self._lock:
             full = len(self._bridges) >= self.config.max_sessions or self._stopping
@@ -481,7 +529,7 @@ class WebServer:
             self._bridges.pop(number, None)
 
     def _opener(self, target: Tuple[Any, ...]) -> Any:
-        kind, client, what = target
+        kind, client, what = target[:3]
         argv = self.config.argv()
 
         def open_exec(size: Tuple[int, int], output: Any, over: Any) -> WebTerminal:

@@ -8,6 +8,8 @@
   var HIGH = 512 * 1024, LOW = 128 * 1024;
   // The server takes frames of at most 64 KiB: long pastes go in pieces.
   var PIECE = 32 * 1024;
+  // The close code of a session ended from the index (a private-use code: README.rst).
+  var ENDED_CODE = 4000;
 
   var body = document.body;
   var auth = window.threadptyAuth;
@@ -99,8 +101,15 @@
       if (typeof ev.data === "string") message(ev.data);
       else output(ev.data);
     };
-    ws.onclose = function () {
-      if (!ended) show("disconnected");
+    ws.onclose = function (ev) {
+      if (ev.code === ENDED_CODE) {
+        // Someone ended this session from the index: its processes are being hung up.
+        ended = true;
+        show("ended");
+        term.write("\r\n\x1b[33m[the session was " + (ev.reason || "ended") + "]\x1b[0m\r\n");
+      } else if (!ended) {
+        show("disconnected");
+      }
       button.hidden = false;
     };
   }
