@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("websockets")
 
 from threadpty._record import LIMIT_MARK  # noqa: E402
-from threadpty.web import _pages, _recordings  # noqa: E402
+from threadpty.web import _pages  # noqa: E402
 from threadpty.web._engines import Engines  # noqa: E402
 from threadpty.web._recordings import NAME, Recordings, RecordingsError, sanitise  # noqa: E402
 from threadpty.web._server import Config, ConfigError, WebServer  # noqa: E402
@@ -48,7 +48,7 @@ def test_names_are_the_servers_mode_0600_and_exclusive(tmp_path: Any, monkeypatc
     assert second.name.endswith("-0123456789ab-2-my_box_latest.cast")
     assert sanitise("../..") == "container" and sanitise("a" * 300) == "a" * 64
     # Created exclusively: a name already there (a link planted, say) is never opened.
-    monkeypatch.setattr(_recordings.time, "strftime", lambda *a: "20260101T000000Z")
+    monkeypatch.setattr("threadpty.web._recordings.time.strftime", lambda *a: "20260101T000000Z")
     target = tmp_path / "elsewhere"
     os.symlink(str(target), str(tmp_path / "20260101T000000Z-0123456789ab-3-x.cast"))
     with pytest.raises(FileExistsError):
