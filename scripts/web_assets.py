@@ -1,4 +1,4 @@
-"""Fetch xterm.js with npm (pinned by package-lock.json) and copy it into threadpty/web/static/.
+"""Fetch xterm.js and asciinema-player with npm (pinned by package-lock.json) and copy it into threadpty/web/static/.
 
 Run by `make web-assets` and by the package build (setup.py's build_py), so a built package carries
 the files and a checkout gets them from the build; they are never committed (static/ is ignored).
@@ -19,6 +19,15 @@ FILES = [
     ("@xterm/xterm/lib/xterm.js", "xterm.js"),
     ("@xterm/xterm/css/xterm.css", "xterm.css"),
     ("@xterm/addon-fit/lib/addon-fit.js", "addon-fit.js"),
+    # The player of /recordings, its one-file build (solid-js bundled in).
+    ("asciinema-player/dist/bundle/asciinema-player.min.js", "asciinema-player.min.js"),
+    ("asciinema-player/dist/bundle/asciinema-player.css", "asciinema-player.css"),
+]
+# The licences travel with the copied files (the player's build carries solid-js).
+LICENCES = [
+    ("@xterm/xterm/LICENSE", "LICENSE.xterm"),
+    ("asciinema-player/LICENSE", "LICENSE.asciinema-player"),
+    ("solid-js/LICENSE", "LICENSE.solid-js"),
 ]
 
 
@@ -41,14 +50,12 @@ def build() -> None:
     os.makedirs(STATIC, exist_ok=True)
     for src, name in FILES:
         shutil.copyfile(os.path.join(modules, src), os.path.join(STATIC, name))
-    # The licence travels with the copied files.
-    shutil.copyfile(
-        os.path.join(modules, "@xterm/xterm/LICENSE"), os.path.join(STATIC, "LICENSE.xterm")
-    )
+    for src, name in LICENCES:
+        shutil.copyfile(os.path.join(modules, src), os.path.join(STATIC, name))
 
 
 if __name__ == "__main__":
     if "--check" in sys.argv:
         sys.exit(0 if present() else 1)
     build()
-    print(f"web_assets: xterm.js in {os.path.relpath(STATIC, ROOT)}", file=sys.stderr)
+    print(f"web_assets: xterm.js and asciinema-player in {os.path.relpath(STATIC, ROOT)}", file=sys.stderr)

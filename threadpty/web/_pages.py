@@ -6,7 +6,8 @@ import html
 import http
 import json
 import os
-from typing import Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import IO, Dict, List, Optional, Tuple
 
 from websockets.datastructures import Headers
 from websockets.http11 import Response
@@ -25,8 +26,18 @@ FILES: Dict[str, Tuple[str, str]] = {
     "index.js": (PAGE, "text/javascript; charset=utf-8"),
     "terminal.css": (PAGE, "text/css; charset=utf-8"),
     "index.css": (PAGE, "text/css; charset=utf-8"),
+    "asciinema-player.min.js": (STATIC, "text/javascript; charset=utf-8"),
+    "asciinema-player.css": (STATIC, "text/css; charset=utf-8"),
+    "recordings.js": (PAGE, "text/javascript; charset=utf-8"),
+    "recordings.css": (PAGE, "text/css; charset=utf-8"),
 }
-VENDOR = ("xterm.js", "xterm.css", "addon-fit.js")
+VENDOR = (
+    "xterm.js",
+    "xterm.css",
+    "addon-fit.js",
+    "asciinema-player.min.js",
+    "asciinema-player.css",
+)
 
 # xterm.js injects <style> elements, hence 'unsafe-inline' for styles; scripts only from here.
 SECURITY_HEADERS = [
@@ -38,6 +49,22 @@ SECURITY_HEADERS = [
     ("Referrer-Policy", "no-referrer"),
     ("X-Frame-Options", "DENY"),
 ]
+
+
+# The player's terminal is WebAssembly compiled from a script of ours: that page alone may do so.
+PLAYER_CSP = (
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "frame-ancestors 'none'"
+)
+
+
+@dataclass
+class FileResponse(Response):
+    """A response whose body is an open file, ``size`` bytes of it, sent straight from the file
+    (``socket.sendfile``) after the headers: a big recording is never held in memory."""
+
+    file: Optional[IO[bytes]] = None
+    size: int = 0
 
 
 def missing_assets() -> List[str]:
@@ -71,6 +98,15 @@ def redirect(location: str, extra: List[Tuple[str, str]]) -> Response:
     return response(302, b"", extra=[("Location", location), *extra])
 
 
+def file_response(file: IO[bytes], size: int, content_type: str) -> FileResponse:
+    """``size`` bytes of ``file`` (taken over: closed once sent), as they are on the disk."""
+    plain = response(200, b"", content_type)
+    # Headers holds each name as often as it is set: the old value goes first.
+    del plain.headers["Content-Length"]
+    plain.headers["Content-Length"] = str(size)
+    return FileResponse(200, plain.reason_phrase, plain.headers, b"", file=file, size=size)
+
+
 def static(name: str) -> Response:
     if name not in FILES:
         return text(404, "not found")
@@ -90,10 +126,25 @@ def terminal_page(title: str, ws_path: str) -> Response:
     return response(200, page.encode(), "text/html; charset=utf-8")
 
 
-def index_page() -> Response:
-    """The index's frame; its script fills it in from /api/containers, with the token."""
-    with open(os.path.join(PAGE, "index.html"), "rb") as f:
-        return response(200, f.read(), "text/html; charset=utf-8")
+def index_page(recordings: bool = False) -> Response:
+    """The index's frame; its script fills it in from /api/containers, with the token. With
+    ``recordings`` it links to the recordings' page."""
+    with open(os.path.join(PAGE, "index.html"), encoding="utf-8") as f:
+        page = f.read()
+    link = '<p id="recordings"><a href="/recordings">Recordings</a></p>' if recordings else ""
+    page = page.replace("<!--recordings-->", link)
+    return response(200, page.encode(), "text/html; charset=utf-8")
+
+
+def recordings_page() -> Response:
+    """The recordings' list and player; its script gets both from /api/recordings, with the
+    token."""
+    with open(os.path.join(PAGE, "recordings.html"), "rb") as f:
+        body = f.read()
+    resp = response(200, body, "text/html; charset=utf-8")
+    del resp.headers["Content-Security-Policy"]
+    resp.headers["Content-Security-Policy"] = PLAYER_CSP
+    return resp
 
 
 def json_response(value: object) -> Response:

@@ -16,12 +16,14 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlsplit
 
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
+
+from threadpty._record import DEFAULT_LIMIT
 
 from . import _pages, _sessions
 from ._auth import SUBPROTOCOL, Auth, check_token, is_loopback
@@ -30,6 +32,7 @@ from ._engines import Container, Engines
 from ._listener import Listener, Pending
 from ._owner import OWNER_LABEL, RUN_LABEL, is_gone, this_process
 from ._protocol import MAX_MESSAGE, error_message
+from ._recordings import Recordings, RecordingsError, TabRecording
 from ._terminal import WebTerminal
 from ._websocket import Closed, WebSocket
 
@@ -64,6 +67,11 @@ class Config:
     exec_container: Optional[str] = None
     run_image: Optional[str] = None
     run_network: Optional[str] = None
+    # --record DIR: each tab recorded there (asciicast v2), input too with record_input, each
+    # file within record_max bytes.
+    record_dir: Optional[str] = None
+    record_input: bool = False
+    record_max: int = DEFAULT_LIMIT
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def argv(self) -> List[str]:
@@ -90,6 +98,10 @@ class Config:
                 f"refusing to serve shells on {self.host} without a token: "
                 "give --token (or leave it out for a random one), or bind 127.0.0.1"
             )
+        if self.record_input and self.record_dir is None:
+            raise ConfigError("--record-input goes with --record DIR")
+        if self.record_max < 256:
+            raise ConfigError("--record-max must be 256 bytes or more")
         if self.command is not None:
             try:
                 if not shlex.split(self.command):
@@ -129,6 +141,14 @@ class WebServer:
         # asking the engine for its containers again (that list made opening many tabs at once
         # slow); only an exec that finds it gone looks the name up anew (see _opener).
         self._exec_target: Optional[Tuple[Any, str]] = None
+        self.recordings: Optional[Recordings] = None
+        if config.record_dir is not None:
+            self.recordings = Recordings(
+                config.record_dir,
+                self.id,
+                record_input=config.record_input,
+                limit=config.record_max,
+            )
 
     # Life cycle -------------------------------------------------------------------------------
 
@@ -141,9 +161,14 @@ class WebServer:
         missing = _pages.missing_assets()
         if missing:
             raise ConfigError(
-                f"the xterm.js files are missing ({', '.join(missing)}): "
+                f"the page files (xterm.js, asciinema-player) are missing ({', '.join(missing)}): "
                 "run `make web-assets` in a checkout, or install a built threadpty[web]"
             )
+        if self.recordings is not None:
+            try:
+                self.recordings.check()
+            except RecordingsError as exc:
+                raise ConfigError(str(exc)) from None
         if self.config.exec_container is not None:
             # Checked now, so a typo is told at start rather than in every tab.
             try:
@@ -347,11 +372,23 @@ class WebServer:
             number = _sessions.end_target(route)
             if number is not None:
                 return self._end(number, headers)
+            if self.recordings is not None and route == "/api/recordings":
+                return _pages.json_response({"recordings": self.recordings.listing()})
+            if self.recordings is not None and route.startswith("/api/recordings/"):
+                # Only a name the folder's listing has is opened (see Recordings.open_file).
+                opened = self.recordings.open_file(unquote(route[len("/api/recordings/") :]))
+                if opened is None:
+                    return _pages.text(404, "no such recording")
+                return _pages.file_response(*opened, "application/x-asciicast")
             return _pages.text(404, "not found")
         if route.startswith("/static/"):
             return _pages.static(route[len("/static/") :])
         if route == "/":
-            return _pages.terminal_page("", "/ws") if self._single() else _pages.index_page()
+            if self._single():
+                return _pages.terminal_page("", "/ws")
+            return _pages.index_page(recordings=self.recordings is not None)
+        if route == "/recordings" and self.recordings is not None:
+            return _pages.recordings_page()
         if route.startswith("/t/") and not self._single():
             name = unquote(route[3:])
             engine = _query(path, "engine")
@@ -428,17 +465,20 @@ class WebServer:
         return _pages.json_response({"id": number, "ended": True, "hung_up": hung_up})
 
     def _target(self, route: str, path: str) -> Any:
-        """What a /ws URL opens: ("exec", client, id, name, engine) or ("run", client, image,
-        "", None); the name and engine are what the index shows of the session."""
+        """What a /ws URL opens: ("exec", client, id, name, engine, label) or ("run", client,
+        image, "", None, label); the name and engine are what the index shows of the session,
+        the label names the tab's recording."""
         if self._single():
             if route != "/ws":
                 return _pages.text(404, "not found")
             client = self.engines.get(None)
             if self.config.run_image is not None:
-                return ("run", client, self.config.run_image, "", None)
+                image = self.config.run_image
+                return ("run", client, image, "", None, image)
             # Named by whoever started the server, not by the URL, and looked up at start.
             assert self._exec_target is not None
-            return ("exec", *self._exec_target, self.config.exec_container, None)
+            name = self.config.exec_container
+            return ("exec", *self._exec_target, name, None, name)
         else:
             if route == "/ws":
                 return _pages.text(404, "name a container: /ws/<container>")
@@ -451,7 +491,7 @@ class WebServer:
             return _pages.text(404, str(exc))
         except Exception as exc:  # noqa: BLE001 - the engine could not be asked
             return _pages.text(502, f"the engine could not be reached: {type(exc).__name__}")
-        return ("exec", client, container.id, container.name, engine)
+        return ("exec", client, container.id, container.name, engine, container.name)
 
     # WebSocket --------------------------------------------------------------------------------
 
@@ -528,15 +568,48 @@ class WebServer:
         with self._lock:
             self._bridges.pop(number, None)
 
+    def _recorded(
+        self,
+        label: str,
+        size: Tuple[int, int],
+        command: Optional[List[str]],
+        make: Callable[[Optional[TabRecording]], WebTerminal],
+    ) -> WebTerminal:
+        """``make(recording)``, with a new recording when --record is on; a tab that does not
+        start leaves none. A recording that cannot be made refuses the tab: with --record every
+        tab is recorded."""
+        if self.recordings is None:
+            return make(None)
+        try:
+            recording = self.recordings.open(label, size, command)
+        except OSError as exc:
+            log.warning("cannot create a recording: %s", exc.strerror or type(exc).__name__)
+            raise RuntimeError(
+                f"its recording cannot be created: {exc.strerror or type(exc).__name__}"
+            ) from None
+        try:
+            return make(recording)
+        except BaseException:
+            self.recordings.discard(recording)
+            raise
+
     def _opener(self, target: Tuple[Any, ...]) -> Any:
         kind, client, what = target[:3]
+        label = target[5]
         argv = self.config.argv()
 
         def open_exec(size: Tuple[int, int], output: Any, over: Any) -> WebTerminal:
+            return self._recorded(
+                label, size, argv, lambda rec: exec_recorded(size, output, over, rec)
+            )
+
+        def exec_recorded(
+            size: Tuple[int, int], output: Any, over: Any, rec: Optional[TabRecording]
+        ) -> WebTerminal:
             import docker.errors
 
             try:
-                return WebTerminal.exec(client, what, argv, size, output, over)
+                return WebTerminal.exec(client, what, argv, size, output, over, rec)
             except docker.errors.NotFound:
                 if not self._single():
                     raise
@@ -550,9 +623,17 @@ class WebServer:
                     f"no running container {self.config.exec_container!r} on the engine"
                 ) from None
             self._exec_target = (found_client, found.id)
-            return WebTerminal.exec(found_client, found.id, argv, size, output, over)
+            return WebTerminal.exec(found_client, found.id, argv, size, output, over, rec)
 
         def open_run(size: Tuple[int, int], output: Any, over: Any) -> WebTerminal:
+            command = argv if self.config.command else None
+            return self._recorded(
+                label, size, command, lambda rec: run_recorded(size, output, over, rec)
+            )
+
+        def run_recorded(
+            size: Tuple[int, int], output: Any, over: Any, rec: Optional[TabRecording]
+        ) -> WebTerminal:
             cid = client.create_container(
                 what,
                 argv if self.config.command else None,
@@ -568,7 +649,7 @@ class WebServer:
                 ),
             )["Id"]
             try:
-                return WebTerminal.run(client, cid, size, output, over)
+                return WebTerminal.run(client, cid, size, output, over, rec)
             except BaseException:
                 client.remove_container(cid, force=True)
                 raise

@@ -22,6 +22,8 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from threadpty.target import Channel, ContainerTarget, ExecTarget
 
+from ._recordings import TabRecording
+
 log = logging.getLogger("threadpty.web")
 
 # Set in the environment of every exec we start, so that the exec can be found and hung up when
@@ -120,6 +122,7 @@ class WebTerminal:
         container: str,
         on_output: Callable[[memoryview], None],
         on_over: Callable[[Optional[int], Optional[BaseException]], None],
+        recording: Optional[TabRecording] = None,
     ) -> None:
         self.client = client
         self.target = target
@@ -127,6 +130,8 @@ class WebTerminal:
         self._exec_mark = exec_mark
         self._on_output = on_output
         self._on_over = on_over
+        # Output, input and each size the engine took, as they pass; closed with the terminal.
+        self.recording = recording
         self._conn: Optional[Channel] = None
         self._output: Optional[threading.Thread] = None
         # Set by end(): the output thread's end is then ours, and the first size stops trying.
@@ -144,12 +149,13 @@ class WebTerminal:
         size: Tuple[int, int],
         on_output: Callable[[memoryview], None],
         on_over: Callable[[Optional[int], Optional[BaseException]], None],
+        recording: Optional[TabRecording] = None,
     ) -> "WebTerminal":
         mark = f"{MARK}={secrets.token_hex(8)}"
         target = ExecTarget.create(
             client, container, command, stdin=True, tty=True, environment=[mark]
         )
-        terminal = cls(client, target, mark, container, on_output, on_over)
+        terminal = cls(client, target, mark, container, on_output, on_over, recording)
         try:
             terminal._start(size)
         except BaseException:
@@ -165,9 +171,10 @@ class WebTerminal:
         size: Tuple[int, int],
         on_output: Callable[[memoryview], None],
         on_over: Callable[[Optional[int], Optional[BaseException]], None],
+        recording: Optional[TabRecording] = None,
     ) -> "WebTerminal":
         target = ContainerTarget(client, container)
-        terminal = cls(client, target, None, container, on_output, on_over)
+        terminal = cls(client, target, None, container, on_output, on_over, recording)
         try:
             terminal._start(size)
         except BaseException:
@@ -199,6 +206,8 @@ class WebTerminal:
             try:
                 self.target.resize(*size)
                 self._size = size
+                if self.recording is not None:
+                    self.recording.resize(*size)
                 return
             except Exception as exc:  # noqa: BLE001 - the engine's errors vary by version
                 if self._ended.is_set() or self.target.is_gone():
@@ -220,6 +229,7 @@ class WebTerminal:
         buffer = mmap.mmap(-1, _CHUNK)
         view = memoryview(buffer)
         send = self._on_output
+        record = self.recording.output if self.recording is not None else None
         error: Optional[BaseException] = None
         code: Optional[int] = None
         try:
@@ -227,6 +237,8 @@ class WebTerminal:
                 n = conn.readinto(view)
                 if not n:
                     break
+                if record is not None:
+                    record(view[:n])
                 send(view[:n])
         except BaseException as exc:  # noqa: BLE001 - the end of the tab, told below
             error = exc
@@ -255,6 +267,8 @@ class WebTerminal:
             conn.sendall(data)
         except OSError as exc:
             raise BrokenPipeError("the session has ended") from exc
+        if self.recording is not None:
+            self.recording.input(data)
 
     def resize(self, rows: int, cols: int) -> None:
         """Set the size now (an API call), unless it is the size already; failures are logged."""
@@ -263,6 +277,8 @@ class WebTerminal:
         try:
             self.target.resize(rows, cols)
             self._size = (rows, cols)
+            if self.recording is not None:
+                self.recording.resize(rows, cols)
         except Exception as exc:  # noqa: BLE001 - a tab goes on at its old size
             log.warning("failed to resize the tty to %dx%d: %s", rows, cols, exc)
 
@@ -295,6 +311,9 @@ class WebTerminal:
             elif output is not threading.current_thread():
                 output.join(_OUTPUT_JOIN)
         finally:
+            if self.recording is not None:
+                # Whole, even while an output thread still sends: the recording takes no more.
+                self.recording.close()
             if self._exec_mark is not None:
                 self.hang_up()
 

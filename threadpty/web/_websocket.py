@@ -144,12 +144,23 @@ class WebSocket:
                 response = protocol.reject(
                     http.HTTPStatus.SERVICE_UNAVAILABLE, "the server is stopping\n"
                 )
+        # A response whose body is a file (a recording) sends it from the file, between its
+        # headers and the end of the connection (see _pages.FileResponse).
+        body: Optional[Any] = getattr(response, "file", None)
+        size: int = getattr(response, "size", 0)
         try:
             with self._lock:
                 protocol.send_response(response)
-                self._write()
+                if body is None:
+                    self._write()
+                else:
+                    # The size its Content-Length gave: a recording may grow meanwhile.
+                    self._write(lambda: size and self.socket.sendfile(body, 0, size))
         except OSError:
             return False
+        finally:
+            if body is not None:
+                body.close()
         if protocol.state is not OPEN:
             return False
         for frame in early:
@@ -312,9 +323,10 @@ class WebSocket:
             self._broken()
             raise
 
-    def _write(self) -> None:
+    def _write(self, before_eof: Optional[Callable[[], Any]] = None) -> None:
         """What the protocol has to send; the lock is held. Raises ``OSError``, having cut the
-        connection, when the socket fails."""
+        connection, when the socket fails. ``before_eof`` sends what goes before the end of
+        the connection, if the protocol ends it."""
         try:
             if self._unsent:
                 self.socket.sendall(self._unsent)
@@ -323,6 +335,8 @@ class WebSocket:
                 if data:
                     self.socket.sendall(data)
                 else:
+                    if before_eof is not None:
+                        before_eof()
                     try:
                         self.socket.shutdown(socket.SHUT_WR)
                     except OSError:

@@ -71,6 +71,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="NAME=DIR",
         help="ca.pem, cert.pem and key.pem for engine NAME's TLS",
     )
+    p.add_argument(
+        "--record",
+        dest="record_dir",
+        metavar="DIR",
+        help="record every tab in DIR as an asciicast v2 file, played at /recordings",
+    )
+    p.add_argument(
+        "--record-input",
+        action="store_true",
+        help="with --record, record the keystrokes too (they may be passwords)",
+    )
+    p.add_argument(
+        "--record-max",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="the most a tab's recording may take (default 64 MiB); past it the file ends with "
+        "a line that says so, and the tab goes on",
+    )
     p.add_argument("--debug", action="store_true", help="tracebacks and debug logging")
 
 
@@ -109,7 +128,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         exec_container=args.exec_container,
         run_image=args.run_image,
         run_network=args.run_network,
+        record_dir=args.record_dir,
+        record_input=args.record_input,
     )
+    if args.record_max is not None:
+        config.record_max = args.record_max
     try:
         config.check()
         specs = parse_engines(args.engine, args.engine_certs)
