@@ -20,6 +20,36 @@ from .errors import EngineError, ProtocolError, ThreadptyError
 # How long to wait for an exec to report that it is no longer running, once its output ended.
 EXEC_EXIT_WAIT = 10.0
 
+# Podman passes a resize to conmon through a control FIFO, and conmon before containers/conmon#566
+# (June 2025; Podman 4.x ships older ones) applies only the first message of each read of it: two
+# sizes sent back to back, as an attach's redraw nudge and its real size are, can leave the
+# terminal at the first for good. Sizes for one TTY are sent this far apart there, so that conmon
+# reads each alone.
+PODMAN_RESIZE_GAP = 0.1
+
+
+class _ResizeSpacing:
+    """Keeps one TTY's resize calls ``PODMAN_RESIZE_GAP`` apart on Podman (asked lazily, on the
+    resize thread, so that no start waits for the engine's name); nothing elsewhere. Only the
+    session's resize thread calls it."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._gap: Optional[float] = None
+        self._last = float("-inf")
+
+    def call(self, resize: Any, *args: Any, **kwargs: Any) -> None:
+        if self._gap is None:
+            self._gap = PODMAN_RESIZE_GAP if _docker.engine(self._client).is_podman else 0.0
+        if self._gap:
+            wait = self._last + self._gap - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        try:
+            _docker.call(resize, *args, **kwargs)
+        finally:
+            self._last = time.monotonic()
+
 
 @runtime_checkable
 class Channel(Protocol):
@@ -125,6 +155,7 @@ class ContainerTarget:
         log_config = (info.get("HostConfig") or {}).get("LogConfig") or {}
         self._log_driver = log_config.get("Type") or ""
         self.redraw = self._running and self.tty
+        self._spacing = _ResizeSpacing(self.client)
 
     def connect(self, stdin: bool, detach_keys: Optional[str] = None) -> Channel:
         """Attach to the container's streams (one connection for all of them)."""
@@ -165,7 +196,7 @@ class ContainerTarget:
 
     def resize(self, height: int, width: int) -> None:
         """The engine's container resize call."""
-        _docker.call(self.client.resize, self.container, height=height, width=width)
+        self._spacing.call(self.client.resize, self.container, height=height, width=width)
 
     def exit_code(self) -> Optional[int]:
         """The engine's ``wait`` (blocks until the container has exited); None if it was
@@ -214,6 +245,7 @@ class ExecTarget:
         self.stdin_open = bool(info.get("OpenStdin"))
         self.half_close_at_eof = not self.tty
         self.redraw = False
+        self._spacing = _ResizeSpacing(self.client)
         # The size to start the process at, where the engine takes one (see size_at_start).
         self._start_size: Optional[Tuple[int, int]] = None
         if _started(info):
@@ -268,7 +300,7 @@ class ExecTarget:
 
     def resize(self, height: int, width: int) -> None:
         """The engine's exec resize call (it fails until the exec's process runs)."""
-        _docker.call(self.client.exec_resize, self.exec_id, height=height, width=width)
+        self._spacing.call(self.client.exec_resize, self.exec_id, height=height, width=width)
 
     def _inspect(self) -> Dict[str, Any]:
         return dict(_docker.call(self.client.exec_inspect, self.exec_id))
