@@ -121,8 +121,12 @@ def test_exec_it_into_tee(running: str, tmp_path: Any) -> None:
         before = p.termios_attrs()
         p.expect_exact("# ")
         assert p.termios_attrs() != before  # the input side is raw although stdout is a pipe
-        p.sendline("sleep 30")
+        # The shell's line editor keeps the terminal raw until it has run the line: a Ctrl-C
+        # typed before the echo below would be read as a literal by the editor after the sleep.
+        p.sendline("echo sle''eping; sleep 30")
+        p.expect_exact("sleeping")
         p.send("\x03")  # a byte for the container's terminal: it ends the sleep, not us
+        p.expect_exact("^C")
         p.expect_exact("# ")
         p.sendline("echo one''line")
         p.expect_exact("oneline")
