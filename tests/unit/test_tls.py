@@ -8,7 +8,6 @@ import contextlib
 import logging
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from typing import Any, Iterator, List, Optional, Tuple
@@ -49,10 +48,16 @@ def test_bad_certificates_and_keys_are_refused_clearly(tmp_path: Any, cert: Any)
     junk = tmp_path / "junk.pem"
     junk.write_text("not a PEM file\n")
     locked = tmp_path / "locked.pem"
-    subprocess.run(
-        ["openssl", "pkey", "-in", keyfile, "-aes256", "-passout", "pass:secret", "-out", locked],
-        check=True,
-        capture_output=True,
+    from cryptography.hazmat.primitives import serialization
+
+    with open(keyfile, "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), None)
+    locked.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
     )
     missing = str(tmp_path / "missing.pem")
 
