@@ -41,14 +41,15 @@ class WebServer:
         )
         assert self.proc.stdout is not None
         line = _read_line(self.proc.stdout, 30)
-        m = re.search(rb"serving at http://([^/]+)/", line)
+        m = re.search(rb"serving at (https?)://([^/]+)/", line)
         if m is None:
             self.proc.kill()
             _, err = self.proc.communicate(timeout=10)
             raise RuntimeError(f"threadpty web did not start: {line!r} {err!r}")
-        self.netloc = m.group(1).decode()
+        self.scheme = m.group(1).decode()
+        self.netloc = m.group(2).decode()
         self.port = int(self.netloc.rsplit(":", 1)[1])
-        self.base = f"http://{self.netloc}"
+        self.base = f"{self.scheme}://{self.netloc}"
         self.printed = line
         # The URL exactly as printed, for a browser to open as a user would.
         self.printed_url = line.decode().split("serving at ", 1)[1].strip()
@@ -65,7 +66,8 @@ class WebServer:
             headers.append(("Authorization", f"Bearer {self.token}"))
         kwargs.setdefault("open_timeout", 30)
         kwargs.setdefault("max_size", None)
-        return connect(f"ws://{self.netloc}{path}", additional_headers=headers, **kwargs)
+        scheme = "wss" if self.scheme == "https" else "ws"
+        return connect(f"{scheme}://{self.netloc}{path}", additional_headers=headers, **kwargs)
 
     def rss(self) -> int:
         """The server's resident set, in bytes."""
@@ -194,3 +196,51 @@ def shells(box: str) -> int:
         for line in docker_cli("exec", box, "ps", "-o", "args").splitlines()
         if line.strip() == "/bin/sh"
     )
+
+
+def self_signed(directory: str, name: str = "localhost") -> Tuple[str, str, bytes]:
+    """A certificate for ``name`` (and 127.0.0.1) with its key, made now in ``directory``:
+    (cert.pem, key.pem, the DER of its public key, which is what a browser pins)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName(name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    certfile = os.path.join(directory, "cert.pem")
+    keyfile = os.path.join(directory, "key.pem")
+    with open(certfile, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(keyfile, "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return certfile, keyfile, spki

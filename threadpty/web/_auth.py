@@ -128,8 +128,9 @@ class Auth:
         return hmac.compare_digest(given, self.token.encode("utf-8"))
 
     @staticmethod
-    def origin_ok(headers: Mapping[str, str]) -> bool:
-        """A browser always sends Origin on an upgrade; it must name this very host and port.
+    def origin_ok(headers: Mapping[str, str], scheme: Optional[str] = None) -> bool:
+        """A browser always sends Origin on an upgrade; it must name this very host and port
+        (and ``scheme``, when given: a server on HTTPS serves no page from http://).
 
         Programs (``websockets.sync.client``, curl) send none: they are not a cross-site page, and
         the token still applies to them.
@@ -139,7 +140,8 @@ class Auth:
             return True
         parts = urlsplit(origin)
         host = _one(headers, "Host") or ""
-        return parts.scheme in ("http", "https") and parts.netloc.lower() == host.lower() != ""
+        schemes = ("http", "https") if scheme is None else (scheme,)
+        return parts.scheme in schemes and parts.netloc.lower() == host.lower() != ""
 
     @staticmethod
     def has_old_cookie(headers: Mapping[str, str]) -> bool:

@@ -13,6 +13,7 @@ import logging
 import secrets
 import shlex
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from ._owner import OWNER_LABEL, RUN_LABEL, is_gone, this_process
 from ._protocol import MAX_MESSAGE, error_message
 from ._recordings import Recordings, RecordingsError, TabRecording
 from ._terminal import WebTerminal
+from ._tls import TLSConfigError, TLSStream, server_context
 from ._websocket import Closed, WebSocket
 
 log = logging.getLogger("threadpty.web")
@@ -72,15 +74,33 @@ class Config:
     record_dir: Optional[str] = None
     record_input: bool = False
     record_max: int = DEFAULT_LIMIT
+    # HTTPS and WSS: the certificate (PEM, intermediates after it) and its key (None: in the
+    # certificate's file).
+    certfile: Optional[str] = None
+    keyfile: Optional[str] = None
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def argv(self) -> List[str]:
         """The command each tab runs, split as a shell would (``/bin/sh`` by default)."""
         return shlex.split(self.command) if self.command else ["/bin/sh"]
 
+    def tls_context(self) -> Optional[ssl.SSLContext]:
+        """The server's TLS context (None: plain HTTP); raises :class:`ConfigError` for a
+        certificate or key that cannot be used."""
+        if self.certfile is None:
+            if self.keyfile is not None:
+                raise ConfigError("--keyfile needs --certfile")
+            return None
+        try:
+            return server_context(self.certfile, self.keyfile)
+        except TLSConfigError as exc:
+            raise ConfigError(str(exc)) from None
+
     def check(self) -> None:
-        """Raise :class:`ConfigError` for options that do not go together, or a non-loopback
-        address without a token (shells are never served so)."""
+        """Raise :class:`ConfigError` for options that do not go together, a certificate or key
+        that cannot be used, or a non-loopback address without a token (shells are never served
+        so)."""
+        self.tls_context()
         if self.exec_container and self.run_image:
             raise ConfigError("--exec and --run cannot be used together")
         if self.max_sessions < 1:
@@ -117,6 +137,7 @@ class WebServer:
         config.check()
         self.config = config
         self.engines = engines
+        self._tls = config.tls_context()
         if config.token is None:
             config.token = secrets.token_urlsafe(24)
         self.auth = Auth(config.token)
@@ -186,6 +207,12 @@ class WebServer:
             except docker.errors.ImageNotFound:
                 raise ConfigError(f"no image {self.config.run_image!r} on the engine") from None
             self._sweep_stale_run_containers()
+        if self._tls is None and not is_loopback(self.config.host):
+            log.warning(
+                "serving on %s without TLS: the token and everything typed cross the network "
+                "in the clear; give --certfile and --keyfile, or put an HTTPS proxy in front",
+                self.config.host,
+            )
         self._watch = LossWatch()
         self._listener = Listener(
             socket.create_server((self.config.host, self.config.port)),
@@ -211,7 +238,8 @@ class WebServer:
             shown = socket.gethostname()
         # In the fragment: a browser never sends it, so no server or log ever sees it there.
         fragment = f"#token={quote(self.config.token, safe='')}" if self.config.token else ""
-        return f"http://{shown}:{self.port}/{fragment}"
+        scheme = "http" if self._tls is None else "https"
+        return f"{scheme}://{shown}:{self.port}/{fragment}"
 
     def serve_forever(self) -> None:
         """Serve in this thread until :meth:`shutdown` is called from another."""
@@ -329,7 +357,8 @@ class WebServer:
                 return refused
             if not upgrade:
                 return _pages.text(426, "this is a WebSocket endpoint")
-            if not self.auth.origin_ok(headers):
+            # Behind an HTTPS proxy a plain server sees either scheme; its own TLS, only https.
+            if not self.auth.origin_ok(headers, None if self._tls is None else "https"):
                 return _pages.text(403, "cross-origin WebSocket refused")
             target = self._target(route, path)
             if isinstance(target, Response):
@@ -510,6 +539,7 @@ class WebServer:
                     max_size=MAX_MESSAGE,
                     logger=_quiet_logger(),
                 ),
+                None if self._tls is None else TLSStream(sock, self._tls),
             )
         except Exception:  # noqa: BLE001 - a connection gone already
             sock.close()

@@ -8,6 +8,9 @@ straight to the socket, blocking while the page does not read. One lock serialis
 state and the writes, so frames never interleave. Pings and the closing handshake's deadline are
 driven from outside (the server's watch thread: :meth:`ping_now`, :meth:`overdue`), without
 waiting, so no connection needs a thread of its own for them.
+
+Over HTTPS the bytes go through a ``_tls.TLSStream`` instead of straight to the socket, its
+handshake first, within the request's timeout; the calls made of it are the socket's own.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import CLOSED, OPEN
 from websockets.server import ServerProtocol
+
+from ._tls import TLSStream
 
 try:
     from websockets.speedups import apply_mask
@@ -56,8 +61,13 @@ class Closed(Exception):
 class WebSocket:
     """A server-side connection; see the module's text for who calls what."""
 
-    def __init__(self, sock: socket.socket, protocol: ServerProtocol) -> None:
+    def __init__(
+        self, sock: socket.socket, protocol: ServerProtocol, tls: Optional[TLSStream] = None
+    ) -> None:
+        # Timeouts, shutdown and close are the socket's; its bytes go through TLS when given.
         self.socket = sock
+        self.tls = tls
+        self._io: Union[socket.socket, TLSStream] = sock if tls is None else tls
         self.protocol = protocol
         self.request: Optional[Request] = None
         # Whatever process_request wants to keep for the connection (the /ws URL's target).
@@ -98,7 +108,8 @@ class WebSocket:
         timeout: float,
         refuse_upgrades: Callable[[], bool],
     ) -> bool:
-        """Read the request (``timeout`` seconds at most), answer it; True once upgraded.
+        """Read the request (``timeout`` seconds at most, TLS's handshake included), answer it;
+        True once upgraded.
 
         ``process_request`` answers it with a response of its own (a page, a refusal) or None
         to go on with the upgrade, which the protocol then checks (a bad one is answered with a
@@ -110,12 +121,14 @@ class WebSocket:
         # after the upgrade.
         early: List[Frame] = []
         try:
+            if self.tls is not None:
+                self.tls.handshake(deadline)
             while self.request is None:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
                 self.socket.settimeout(left)
-                data = self.socket.recv(RECV_BUFSIZE)
+                data = self._io.recv(RECV_BUFSIZE)
                 if data:
                     protocol.receive_data(data)
                 else:
@@ -181,7 +194,7 @@ class WebSocket:
             if not self._reading:
                 return None
             try:
-                data = self.socket.recv(self._recv_size)
+                data = self._io.recv(self._recv_size)
             except (socket.timeout, TimeoutError):
                 raise
             except OSError:
@@ -301,7 +314,7 @@ class WebSocket:
         no extension is negotiated (the server offers none), so the header is all there is."""
         try:
             if self._unsent:
-                self.socket.sendall(self._unsent)
+                self._io.sendall(self._unsent)
                 self._unsent = b""
             size = len(data)
             if size < 126:
@@ -311,14 +324,14 @@ class WebSocket:
             else:
                 header = struct.pack("!BBQ", 0x82, 127, size)
             if not _SENDMSG:
-                self.socket.sendall(header + data)
+                self._io.sendall(header + data)
                 return
-            sent = self.socket.sendmsg([header, data])
+            sent = self._io.sendmsg([header, data])
             if sent < len(header):
-                self.socket.sendall(header[sent:])
+                self._io.sendall(header[sent:])
                 sent = len(header)
             if sent - len(header) < size:
-                self.socket.sendall(memoryview(data)[sent - len(header) :])
+                self._io.sendall(memoryview(data)[sent - len(header) :])
         except OSError:
             self._broken()
             raise
@@ -329,15 +342,17 @@ class WebSocket:
         the connection, if the protocol ends it."""
         try:
             if self._unsent:
-                self.socket.sendall(self._unsent)
+                self._io.sendall(self._unsent)
                 self._unsent = b""
             for data in self.protocol.data_to_send():
                 if data:
-                    self.socket.sendall(data)
+                    self._io.sendall(data)
                 else:
                     if before_eof is not None:
                         before_eof()
                     try:
+                        if self.tls is not None:
+                            self.tls.close_notify()
                         self.socket.shutdown(socket.SHUT_WR)
                     except OSError:
                         pass
@@ -392,7 +407,7 @@ class WebSocket:
                     break
                 self.socket.settimeout(left)
                 try:
-                    data = self.socket.recv(RECV_BUFSIZE)
+                    data = self._io.recv(RECV_BUFSIZE)
                 except OSError:
                     data = b""
                 with self._lock:
@@ -424,7 +439,7 @@ class WebSocket:
             self.protocol.send_ping(self._ping_data)
             for data in self.protocol.data_to_send():
                 try:
-                    sent = self.socket.send(data, _DONTWAIT)
+                    sent = self._io.send(data, _DONTWAIT)
                 except BlockingIOError:
                     sent = 0
                 except OSError:

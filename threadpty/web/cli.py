@@ -37,6 +37,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="connections not yet sessions (requests, handshakes) served at once; more wait "
         "(default 64)",
     )
+    p.add_argument(
+        "--certfile",
+        metavar="PEM",
+        help="serve HTTPS and WSS with this certificate (PEM; intermediates after it)",
+    )
+    p.add_argument(
+        "--keyfile",
+        metavar="PEM",
+        help="the certificate's private key (PEM, without a passphrase; default: in --certfile)",
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--exec",
@@ -130,6 +140,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         run_network=args.run_network,
         record_dir=args.record_dir,
         record_input=args.record_input,
+        certfile=args.certfile,
+        keyfile=args.keyfile,
     )
     if args.record_max is not None:
         config.record_max = args.record_max
