@@ -254,9 +254,13 @@ class Server:
         self.idle = self._idle_after_warm_up()
 
     def _idle_after_warm_up(self) -> Dict[str, int]:
-        """The tree's processes and threads at rest after one session: some peers start a
-        thread or a pool on their first session and keep it."""
-        self.client().close()
+        """The tree's processes and threads at rest after one session with a keystroke: some
+        peers start a thread or a pool on their first session or input and keep it (terminado:
+        a thread on the first input)."""
+        c = self.client()
+        c.send(b"x")
+        c.until(rb"x")
+        c.close()
         deadline = time.monotonic() + SETTLE_FOR
         last, since = self.counts(), time.monotonic()
         while time.monotonic() < deadline:
@@ -282,6 +286,10 @@ class Server:
                 return time.monotonic() - t0
             if time.monotonic() - t0 >= SETTLE_FOR:
                 log(f"{self.peer}: not idle after {SETTLE_FOR:.0f} s: {now}, idle {self.idle}")
+                if now["processes"] <= self.idle["processes"]:
+                    # A thread the server keeps (a pool grown by a figure): idle from now on,
+                    # so that each later figure does not wait for it in vain.
+                    self.idle = now
                 return SETTLE_FOR
             time.sleep(0.05)
 
