@@ -238,7 +238,7 @@ class Server:
                    "--command", f"docker exec -it {box} /bin/sh"]
             ready = b""
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_default_signals)
         deadline = time.monotonic() + 60
         if ready:
             assert self.proc.stdout is not None
@@ -338,6 +338,15 @@ class Server:
         except (subprocess.TimeoutExpired, ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
+
+
+def _default_signals() -> None:
+    """In the server, before it starts: SIGHUP and SIGINT as by default. Under nohup (or as a
+    shell's background job) they come ignored, and the ignore is inherited: ttyd's and
+    terminado's `docker exec` children then outlive their sessions (ttyd ends one with SIGHUP)
+    and `stop` cannot end a server with SIGINT."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _threads(pid: int) -> int:
