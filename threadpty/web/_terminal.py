@@ -18,7 +18,7 @@ import mmap
 import secrets
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from threadpty.target import Channel, ContainerTarget, ExecTarget
 
@@ -45,10 +45,36 @@ _HANGUP = (
 )
 
 
+# The longest a hang-up waits for the tabs starting in its container (see _HangUps).
+_HANGUP_START_WAIT_FOR = 10.0
+
+
 class _Batch:
     def __init__(self) -> None:
         self.marks: List[str] = []
         self.done = False
+
+
+_Key = Tuple[int, str]
+# Runs the hang-up exec in a container for the marks given: (client, container, marks).
+Runner = Callable[[Any, str, Sequence[str]], None]
+
+
+def _exec_hang_up(client: Any, container: str, marks: Sequence[str]) -> None:
+    created = client.exec_create(container, ["/bin/sh", "-c", _HANGUP, "hangup", *marks])
+    client.exec_start(created["Id"])
+
+
+class _Start:
+    """One tab's start, counted against its container until ``over`` (idempotent, any thread)."""
+
+    def __init__(self, owner: "_HangUps", key: _Key) -> None:
+        self._owner = owner
+        self.key = key
+        self.ended = False
+
+    def over(self) -> None:
+        self._owner._start_over(self)
 
 
 class _HangUps:
@@ -58,12 +84,43 @@ class _HangUps:
     loaded 2-core machine took 6.5 s as 50 execs. Here at most one hang-up exec runs per
     container at a time, and whoever asked first among the waiting runs the next one for all
     of them (no thread of its own).
+
+    A hang-up also waits (``start_wait`` at most) for the tabs starting in its container: its
+    exec beside theirs slowed both, a hang-up beside 50 starting tabs took 26 s instead of 0.3 s
+    and held half of the new tabs' prompts back until it ended. A hang-up has nobody waiting on
+    it; a starting tab has a page waiting for its prompt. Marks queued during the wait go in the
+    same exec.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, runner: Runner = _exec_hang_up, start_wait: float = _HANGUP_START_WAIT_FOR
+    ) -> None:
         self._cond = threading.Condition()
-        self._queued: Dict[Tuple[int, str], _Batch] = {}
-        self._busy: Set[Tuple[int, str]] = set()
+        self._queued: Dict[_Key, _Batch] = {}
+        self._busy: Set[_Key] = set()
+        # Tabs whose exec is created or started but not yet running, per container.
+        self._starting: Dict[_Key, int] = {}
+        self._runner = runner
+        self._start_wait = start_wait
+
+    def starting(self, client: Any, container: str) -> _Start:
+        """Count a tab as starting in ``container`` until the returned start's ``over``."""
+        key = (id(client), container)
+        with self._cond:
+            self._starting[key] = self._starting.get(key, 0) + 1
+        return _Start(self, key)
+
+    def _start_over(self, start: _Start) -> None:
+        with self._cond:
+            if start.ended:
+                return
+            start.ended = True
+            left = self._starting[start.key] - 1
+            if left:
+                self._starting[start.key] = left
+            else:
+                del self._starting[start.key]
+                self._cond.notify_all()
 
     def run(self, client: Any, container: str, mark: str) -> None:
         key = (id(client), container)
@@ -77,12 +134,15 @@ class _HangUps:
             if batch.done:
                 return
             self._busy.add(key)
+            deadline = time.monotonic() + self._start_wait
+            while key in self._starting:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
             del self._queued[key]
         try:
-            created = client.exec_create(
-                container, ["/bin/sh", "-c", _HANGUP, "hangup", *batch.marks]
-            )
-            client.exec_start(created["Id"])
+            self._runner(client, container, batch.marks)
         finally:
             with self._cond:
                 batch.done = True
@@ -123,6 +183,7 @@ class WebTerminal:
         on_output: Callable[[memoryview], None],
         on_over: Callable[[Optional[int], Optional[BaseException]], None],
         recording: Optional[TabRecording] = None,
+        starting: Optional[_Start] = None,
     ) -> None:
         self.client = client
         self.target = target
@@ -139,6 +200,9 @@ class WebTerminal:
         self._size: Optional[Tuple[int, int]] = None
         self._close_lock = threading.Lock()
         self._closed = False
+        # This tab's exec counted as starting in its container (hang-ups there wait for it),
+        # until its process runs, its first output comes, or the tab ends.
+        self._starting = starting
 
     @classmethod
     def exec(
@@ -152,10 +216,15 @@ class WebTerminal:
         recording: Optional[TabRecording] = None,
     ) -> "WebTerminal":
         mark = f"{MARK}={secrets.token_hex(8)}"
-        target = ExecTarget.create(
-            client, container, command, stdin=True, tty=True, environment=[mark]
-        )
-        terminal = cls(client, target, mark, container, on_output, on_over, recording)
+        starting = _hang_ups.starting(client, container)
+        try:
+            target = ExecTarget.create(
+                client, container, command, stdin=True, tty=True, environment=[mark]
+            )
+        except BaseException:
+            starting.over()
+            raise
+        terminal = cls(client, target, mark, container, on_output, on_over, recording, starting)
         try:
             terminal._start(size)
         except BaseException:
@@ -195,6 +264,11 @@ class WebTerminal:
             self._size = size
         else:
             self._first_size(size)
+            self._start_over()  # the process runs (or never will)
+
+    def _start_over(self) -> None:
+        if self._starting is not None:
+            self._starting.over()
 
     def _first_size(self, size: Tuple[int, int]) -> None:
         """Apply the first size, trying until the process runs (an exec cannot be resized
@@ -233,16 +307,17 @@ class WebTerminal:
         error: Optional[BaseException] = None
         code: Optional[int] = None
         try:
-            while True:
-                n = conn.readinto(view)
-                if not n:
-                    break
+            n = conn.readinto(view)
+            self._start_over()
+            while n:
                 if record is not None:
                     record(view[:n])
                 send(view[:n])
+                n = conn.readinto(view)
         except BaseException as exc:  # noqa: BLE001 - the end of the tab, told below
             error = exc
         finally:
+            self._start_over()
             view.release()
         try:
             if self._ended.is_set():
@@ -286,6 +361,7 @@ class WebTerminal:
         """End it now: the output thread and a write blocked on the engine wake. Never waits;
         from any thread."""
         self._ended.set()
+        self._start_over()  # its own hang-up must not wait for it
         conn = self._conn
         if conn is not None:
             conn.abort()
@@ -325,11 +401,11 @@ class WebTerminal:
         exec is watched (a cheap inspect) and hung up again if it runs on.
         """
         exec_id = getattr(self.target, "exec_id", None)
-        started = time.monotonic()
-        last_pass = started
         delay = 0.02
         try:
             self._hang_up_pass()
+            # Timed from the first pass's end: it may have waited for other tabs' starts.
+            started = last_pass = time.monotonic()
             while exec_id is not None:
                 info = self.client.exec_inspect(exec_id)
                 now = time.monotonic()
