@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from threadpty._docker import call
+
 ENGINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Docker's own rule for names ([a-zA-Z0-9][a-zA-Z0-9_.-]+), and ids are hex.
 CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
@@ -124,7 +126,7 @@ class Engines:
     def containers(self, name: str) -> List[Container]:
         """The running containers of engine ``name`` (an engine call)."""
         out = []
-        for c in self.clients[name].containers():
+        for c in call(self.clients[name].containers):
             names = [n.lstrip("/") for n in c.get("Names") or []]
             out.append(
                 Container(

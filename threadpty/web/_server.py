@@ -24,6 +24,7 @@ from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
+from threadpty._docker import call
 from threadpty._record import DEFAULT_LIMIT
 
 from . import _pages, _sessions
@@ -320,11 +321,11 @@ class WebServer:
         """Remove the --run containers of servers of this host that are gone (killed, say)."""
         client = self.engines.get(None)
         try:
-            for c in client.containers(all=True, filters={"label": OWNER_LABEL}):
+            for c in call(client.containers, all=True, filters={"label": OWNER_LABEL}):
                 owner = (c.get("Labels") or {}).get(OWNER_LABEL, "")
                 if is_gone(owner):
                     log.warning("removing container %s of a server that is gone", c["Id"][:12])
-                    client.remove_container(c["Id"], force=True)
+                    call(client.remove_container, c["Id"], force=True)
         except Exception as exc:  # noqa: BLE001 - a leftover must not stop a server starting
             log.warning("could not remove the --run containers of servers gone: %s", exc)
 
@@ -333,8 +334,8 @@ class WebServer:
             return
         client = self.engines.get(None)
         try:
-            for c in client.containers(all=True, filters={"label": f"{RUN_LABEL}={self.id}"}):
-                client.remove_container(c["Id"], force=True)
+            for c in call(client.containers, all=True, filters={"label": f"{RUN_LABEL}={self.id}"}):
+                call(client.remove_container, c["Id"], force=True)
         except Exception as exc:  # noqa: BLE001 - the engine may be gone; say so
             log.warning("could not remove this server's --run containers: %s", exc)
 
@@ -664,7 +665,8 @@ class WebServer:
         def run_recorded(
             size: Tuple[int, int], output: Any, over: Any, rec: Optional[TabRecording]
         ) -> WebTerminal:
-            cid = client.create_container(
+            cid = call(
+                client.create_container,
                 what,
                 argv if self.config.command else None,
                 tty=True,
@@ -681,7 +683,7 @@ class WebServer:
             try:
                 return WebTerminal.run(client, cid, size, output, over, rec)
             except BaseException:
-                client.remove_container(cid, force=True)
+                call(client.remove_container, cid, force=True)
                 raise
 
         return open_run if kind == "run" else open_exec
@@ -690,7 +692,7 @@ class WebServer:
         if self.config.run_image is None:
             return
         try:
-            terminal.client.remove_container(terminal.container, force=True)
+            call(terminal.client.remove_container, terminal.container, force=True)
         except Exception as exc:  # noqa: BLE001 - already gone is fine
             log.debug("removing %s: %s", terminal.container[:12], exc)
 

@@ -20,6 +20,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
+from threadpty._docker import call
 from threadpty.target import Channel, ContainerTarget, ExecTarget
 
 from ._recordings import TabRecording
@@ -61,8 +62,8 @@ Runner = Callable[[Any, str, Sequence[str]], None]
 
 
 def _exec_hang_up(client: Any, container: str, marks: Sequence[str]) -> None:
-    created = client.exec_create(container, ["/bin/sh", "-c", _HANGUP, "hangup", *marks])
-    client.exec_start(created["Id"])
+    created = call(client.exec_create, container, ["/bin/sh", "-c", _HANGUP, "hangup", *marks])
+    call(client.exec_start, created["Id"])
 
 
 class _Start:
@@ -407,7 +408,7 @@ class WebTerminal:
             # Timed from the first pass's end: it may have waited for other tabs' starts.
             started = last_pass = time.monotonic()
             while exec_id is not None:
-                info = self.client.exec_inspect(exec_id)
+                info = call(self.client.exec_inspect, exec_id)
                 now = time.monotonic()
                 if info.get("ExitCode") is not None and not info.get("Running"):
                     return
