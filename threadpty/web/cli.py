@@ -100,6 +100,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="the most a tab's recording may take (default 64 MiB); past it the file ends with "
         "a line that says so, and the tab goes on",
     )
+    p.add_argument(
+        "--linger",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long a tab's session outlives its connection, for the page to reattach after "
+        "a reload or a network cut (default 300; 0: ended with the connection)",
+    )
+    p.add_argument(
+        "--replay",
+        type=int,
+        default=256 * 1024,
+        metavar="BYTES",
+        help="the recent output each session keeps for a page that reattaches (default 262144; "
+        "0: none)",
+    )
     p.add_argument("--debug", action="store_true", help="tracebacks and debug logging")
 
 
@@ -142,6 +158,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         record_input=args.record_input,
         certfile=args.certfile,
         keyfile=args.keyfile,
+        linger=args.linger,
+        replay=args.replay,
     )
     if args.record_max is not None:
         config.record_max = args.record_max

@@ -8,8 +8,12 @@
   var HIGH = 512 * 1024, LOW = 128 * 1024;
   // The server takes frames of at most 64 KiB: long pastes go in pieces.
   var PIECE = 32 * 1024;
-  // The close code of a session ended from the index (a private-use code: README.rst).
-  var ENDED_CODE = 4000;
+  // The close codes of a session ended from the index, and of one another tab took over
+  // (private-use codes: README.rst).
+  var ENDED_CODE = 4000, TAKEN_CODE = 4001;
+  // Reconnecting after a lost connection: the first try after FIRST_RETRY ms, each next one twice
+  // as late, up to MAX_RETRY, for as long as the server keeps the session (its "linger").
+  var FIRST_RETRY = 250, MAX_RETRY = 8000;
 
   var body = document.body;
   var auth = window.threadptyAuth;
@@ -26,6 +30,20 @@
 
   var encoder = new TextEncoder();
   var ws = null, pending = 0, paused = false, ended = false;
+
+  // This tab's session, kept per tab (sessionStorage) and per terminal URL, so that a reload or
+  // a reconnect attaches to it again; the server says how long it keeps a session without its page.
+  var SESSION_KEY = "threadpty-session:" + body.dataset.ws;
+  var sessionId = null, linger = 0, lostAt = null, tries = 0;
+  try { sessionId = sessionStorage.getItem(SESSION_KEY); } catch (e) { /* storage off */ }
+
+  function keep(id) {
+    sessionId = id;
+    try {
+      if (id) sessionStorage.setItem(SESSION_KEY, id);
+      else sessionStorage.removeItem(SESSION_KEY);
+    } catch (e) { /* storage off: this page only */ }
+  }
 
   function show(state) {
     stateEl.textContent = state;
@@ -71,18 +89,31 @@
   function message(text) {
     var m;
     try { m = JSON.parse(text); } catch (e) { return; }
-    if (m.type === "exit") {
+    if (m.type === "session") {
+      // Before any output: a resumed session's replay follows, onto a clean screen.
+      var asked = sessionId;
+      keep(m.id);
+      linger = m.linger;
+      lostAt = null;
+      tries = 0;
+      term.reset();
+      if (asked && !m.resumed) {
+        term.write("\x1b[2m[the earlier session had ended: this is a new one]\x1b[0m\r\n");
+      }
+    } else if (m.type === "exit") {
       ended = true;
+      keep(null);
       show("exited " + m.code);
       term.write("\r\n\x1b[2m[exited with status " + m.code + "]\x1b[0m\r\n");
     } else if (m.type === "error") {
       ended = true;
+      keep(null);
       show("error");
       term.write("\r\n\x1b[31m[" + m.message + "]\x1b[0m\r\n");
     }
   }
 
-  function connect() {
+  function connect(state) {
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     ws = new WebSocket(scheme + location.host + body.dataset.ws, auth.protocols());
     ws.binaryType = "arraybuffer";
@@ -90,11 +121,12 @@
     paused = false;
     ended = false;
     button.hidden = true;
-    show("connecting");
+    show(state || "connecting");
     ws.onopen = function () {
       fit.fit();
-      // The exec starts at this size: no resize race at start.
-      control({ type: "start", rows: term.rows, cols: term.cols });
+      // The exec starts at this size: no resize race at start. "session" asks the server to keep
+      // the session for a reconnect (null: a new one).
+      control({ type: "start", rows: term.rows, cols: term.cols, session: sessionId });
       show("running");
     };
     ws.onmessage = function (ev) {
@@ -102,16 +134,42 @@
       else output(ev.data);
     };
     ws.onclose = function (ev) {
-      if (ev.code === ENDED_CODE) {
-        // Someone ended this session from the index: its processes are being hung up.
+      if (ev.code === ENDED_CODE || ev.code === 1001) {
+        // Someone ended this session from the index, or the server stopped: its processes are
+        // being hung up.
         ended = true;
+        keep(null);
         show("ended");
-        term.write("\r\n\x1b[33m[the session was " + (ev.reason || "ended") + "]\x1b[0m\r\n");
+        var why = ev.code === 1001 ? "ended: the server stopped" : ev.reason || "ended";
+        term.write("\r\n\x1b[33m[the session was " + why + "]\x1b[0m\r\n");
+      } else if (ev.code === TAKEN_CODE) {
+        // Another tab has the session now; Reconnect takes it back.
+        ended = true;
+        show("taken over");
+        term.write("\r\n\x1b[33m[the session was " + (ev.reason || "taken over") + "]\x1b[0m\r\n");
+      } else if (!ended && sessionId && linger > 0) {
+        retry();
+        return;
       } else if (!ended) {
         show("disconnected");
       }
       button.hidden = false;
     };
+  }
+
+  // The connection was lost, not the session: try again, later each time, while the server may
+  // still keep it.
+  function retry() {
+    if (lostAt === null) lostAt = Date.now();
+    if (Date.now() - lostAt > linger * 1000) {
+      show("disconnected");
+      button.hidden = false;
+      return;
+    }
+    show("reconnecting…");
+    var delay = Math.min(FIRST_RETRY * Math.pow(2, tries), MAX_RETRY);
+    tries += 1;
+    setTimeout(function () { connect("reconnecting…"); }, delay);
   }
 
   function refused(text) {
