@@ -370,7 +370,8 @@ class WebSession:
             while self.owner is bridge:
                 if self._over or self._ending or self.terminal is None or not self.lingers:
                     break
-                assert self._gone_at is not None
+                if self._gone_at is None:  # not marked gone by _detach: from now, then
+                    self._gone_at = time.monotonic()
                 left = self._gone_at + self.linger - time.monotonic()
                 if left <= 0:
                     self._ending = True

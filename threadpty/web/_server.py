@@ -637,7 +637,12 @@ class WebServer:
             with self._lock:
                 found = self._keys.get(key)
             # A session of another container (or engine) is not this URL's to take.
-            if found is not None and found.target_key == target_key and found.attach(bridge, size):
+            if (
+                found is not None
+                and found.lingers  # only such a session's id was ever told
+                and found.target_key == target_key
+                and found.attach(bridge, size)
+            ):
                 with self._lock:
                     if held:
                         self._opening -= 1
