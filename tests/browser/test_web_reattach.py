@@ -361,3 +361,20 @@ def test_the_server_stop_hangs_up_lingering_sessions(box: str) -> None:
         status, _ = server.stop()
     assert status == 0
     wait_none_left(box, GONE_WITHIN, "after the server stopped")
+
+
+def test_an_exited_session_is_not_reconnected(browser: Any, box: str) -> None:  # noqa: F811
+    with web_server("--exec", box, "--linger", "60") as server:
+        page = browser.new_page()
+        open_terminal(page, server.url("/"))
+        type_line(page, "exit 3")
+        page.wait_for_function("() => document.title.includes('exited 3')")
+        # The server said the session is over: the page forgets it and does not try again.
+        assert page.evaluate("() => sessionStorage.getItem('threadpty-session:/ws')") is None
+        assert sessions(server) == []
+        assert page.is_visible("#reconnect")
+        page.click("#reconnect")
+        wait_screen(page, lambda t: "# " in t, "no new shell")
+        [fresh] = sessions(server)
+        assert fresh["viewers"] == 1
+        page.close()
