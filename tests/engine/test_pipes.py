@@ -20,6 +20,14 @@ from threadpty import _resize
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_thread_left")]
 
 
+def end_yes(client: Any, cid: str) -> None:
+    """Kill the ``yes`` a test left writing: the engine sends it no SIGPIPE once its reader has
+    gone, so it would burn a core until the container goes, and a few of them on a two-core
+    machine stall the engine (Podman took over a minute to start an exec so)."""
+    exec_id = client.exec_create(cid, ["killall", "yes"])["Id"]
+    client.exec_start(exec_id)
+
+
 def read_until(stream: Any, pattern: bytes, limit: int = 1 << 20) -> bytes:
     """Read a PIPE until ``pattern`` (a regex) appears; fail at the end of output."""
     got = b""
@@ -210,6 +218,7 @@ def test_unread_pipe_session_still_closes_at_once(client: Any, running: str) -> 
     assert s.stdout.read1(10)  # output flows, then backs up behind the unread pipe
     s.close()
     assert not s.running and s.join() is None
+    end_yes(client, running)
     assert len(s.stdout.read()) <= (1 << 16) + (1 << 16)  # what was held, then the end
 
 
@@ -527,6 +536,7 @@ def test_close_ends_a_with_block_waiting_for_a_command_that_writes_for_ever(
     leave_within(s, body)
     thread.join(10)
     assert s.exit_code is None and not s.running
+    end_yes(client, running)
 
 
 def test_stdin_pipe_takes_only_what_a_file_takes(client: Any, running: str) -> None:
@@ -572,6 +582,7 @@ def test_bufsize_as_popen_takes_it(client: Any, running: str) -> None:
         s.start()
         assert s.stdout.read1(10)  # output flows, then backs up behind the unread pipe
         s.close()
+        end_yes(client, running)
         assert len(s.stdout.read()) <= bound + (1 << 16)  # what was held, then the end
     wrong: Any
     for wrong in ("1024", 1.5, True):

@@ -47,6 +47,21 @@ def finish(p: PtyChild, result: str) -> None:
     assert p.wait(timeout=10) == 0
 
 
+def expect_size(p: PtyChild, rows: int, cols: int) -> None:
+    """Ask the shell its size until it is ``rows cols``; fail if it never comes to be.
+
+    A resize is an engine call and a keystroke a write on the stream, so a command typed at once
+    may run before the resize lands (Podman's resizes are spaced 0.1 s apart, and a loaded engine
+    is slow to answer): the last size must win, not win a race with the keyboard.
+    """
+    for _ in range(50):
+        p.sendline("stty size")
+        if p.expect(r"\r\n\d+ \d+\r\n").endswith(f"\r\n{rows} {cols}\r\n".encode()):
+            return
+        p.expect_exact(PROMPT)
+    raise AssertionError(f"the size {rows} {cols} never reached the shell")
+
+
 def shell_scenario(p: PtyChild) -> None:
     p.expect_exact(PROMPT)
     p.sendline("echo hel''lo")
@@ -56,12 +71,10 @@ def shell_scenario(p: PtyChild) -> None:
     p.sendline("stty size")
     p.expect("\r\n20 70\r\n")
     p.resize(30, 100)
-    p.sendline("stty size")
-    p.expect("\r\n30 100\r\n")
+    expect_size(p, 30, 100)
     for rows, cols in [(21, 71), (22, 72), (23, 73), (24, 74), (25, 80)]:
         p.resize(rows, cols)
-    p.sendline("stty size")
-    p.expect("\r\n25 80\r\n")
+    expect_size(p, 25, 80)
 
 
 @pytest.mark.smoke

@@ -129,3 +129,47 @@ def test_frames_sent_behind_the_request_are_kept() -> None:
     finally:
         ours.close()
         theirs.close()
+
+
+def _finish_within(ws: WebSocket, peer: socket.socket, bound: float) -> bytes:
+    done = threading.Event()
+
+    def finish() -> None:
+        ws.finish()
+        done.set()
+
+    finisher = threading.Thread(target=finish, name="test-finish")
+    finisher.start()
+    # The peer never closes its end: finish must not wait for it.
+    assert done.wait(bound), f"finish waited more than {bound} s for a connection never upgraded"
+    finisher.join(5)
+    peer.settimeout(5)
+    got = b""
+    while True:  # what was answered, then the connection's end
+        data = peer.recv(65536)
+        if not data:
+            return got
+        got += data
+
+
+def test_a_silent_connection_is_closed_at_its_handshake_timeout() -> None:
+    # A flood of idle connections each holds a --max-pending place until closed: nothing was
+    # asked, so nothing is waited for past the handshake's time.
+    ours, theirs = socket.socketpair()
+    with theirs:
+        ws = WebSocket(ours, ServerProtocol(max_size=MAX_MESSAGE))
+        assert not ws.handshake(lambda ws, request: None, 0.2, lambda: False)
+        assert _finish_within(ws, theirs, 1.0) == b""
+
+
+def test_an_answered_request_is_not_held_for_its_client_to_close() -> None:
+    ours, theirs = socket.socketpair()
+    with theirs:
+        ws = WebSocket(ours, ServerProtocol(max_size=MAX_MESSAGE))
+        theirs.sendall(b"GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n")
+
+        def answer(ws: WebSocket, request: object) -> object:
+            return ws.protocol.reject(404, "no\n")
+
+        assert not ws.handshake(answer, 5.0, lambda: False)  # type: ignore[arg-type]
+        assert _finish_within(ws, theirs, 2.5).startswith(b"HTTP/1.1 404 ")

@@ -26,7 +26,7 @@ from typing import Any, Callable, Deque, List, Optional, Union
 
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
-from websockets.protocol import CLOSED, OPEN
+from websockets.protocol import CLOSED, CONNECTING, OPEN
 from websockets.server import ServerProtocol
 
 from ._tls import TLSStream
@@ -40,6 +40,10 @@ log = logging.getLogger("threadpty.web")
 
 # How long the other side has to answer our close (and to close its end) before it is cut.
 CLOSE_TIMEOUT = 10.0
+# A connection never upgraded, once answered: long enough for a client that reads its answer to
+# close first (our close then sends no reset over anything it still sends), short enough that a
+# flood of them does not hold the --max-pending places.
+ANSWERED_LINGER = 1.0
 # Keepalive: a ping this often on an idle connection; no pong this long after it cuts it.
 PING_INTERVAL = 20.0
 PING_TIMEOUT = 20.0
@@ -400,7 +404,14 @@ class WebSocket:
         try:
             if self.protocol.state is OPEN:
                 self.close(1000, wait=1.0)
-            deadline = time.monotonic() + CLOSE_TIMEOUT
+                wait = CLOSE_TIMEOUT
+            elif self.protocol.state is CONNECTING:
+                # Not upgraded: nothing asked (time up, not HTTP, a failed TLS handshake) waits
+                # for nothing; an answer waits briefly.
+                wait = 0.0 if self.request is None else ANSWERED_LINGER
+            else:
+                wait = CLOSE_TIMEOUT
+            deadline = time.monotonic() + wait
             while self.protocol.state is not CLOSED:
                 left = deadline - time.monotonic()
                 if left <= 0:
