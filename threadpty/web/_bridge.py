@@ -10,6 +10,11 @@ connection: the thread of the connection that ended waits for a page to reattach
 connection's thread then takes the session over) or for the linger time to pass, and ends it.
 Keepalive pings, the closing handshake's deadline, the probes of stuck pastes and the lingering
 sessions' deadlines are the server's one watch thread's (``LossWatch``), for every tab at once.
+
+A lingering session can also be viewed by other pages (its share link): each viewer's connection
+thread reads that page's frames (its input goes to the session only with ``--shared-writers``),
+and the output thread hands the viewer its output through a bounded backlog that a thread of the
+viewer's own sends (see ``_viewers``).
 """
 
 from __future__ import annotations
@@ -21,13 +26,21 @@ import select
 import socket
 import threading
 import time
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from ._listener import Pending
-from ._protocol import BadMessage, error_message, exit_message, parse_control, session_message
+from ._protocol import (
+    BadMessage,
+    error_message,
+    exit_message,
+    parse_control,
+    session_message,
+    size_message,
+)
 from ._replay import Replay
 from ._sessions import ENDED_CODE, ENDED_REASON, TAKEN_CODE, TAKEN_REASON, SessionView
 from ._terminal import WebTerminal
+from ._viewers import Viewer, backlog_for
 from ._websocket import Closed, WebSocket
 
 log = logging.getLogger("threadpty.web")
@@ -180,6 +193,8 @@ class WebSession:
         watch: Optional[LossWatch] = None,
         container: str = "",
         engine: Optional[str] = None,
+        max_viewers: int = 0,
+        shared_writers: bool = False,
     ) -> None:
         self.number = number
         # What a reattaching page must name, beside the token it needs like any connection: 192
@@ -189,6 +204,16 @@ class WebSession:
         self._open = opener
         self.linger = linger
         self._replay = Replay(replay if linger > 0 else 0)
+        # Pages viewing it (its share link), beside its own: a tuple replaced whole under
+        # _viewers_lock, read without it (by the output thread, for each chunk).
+        self.max_viewers = max_viewers
+        self.shared_writers = shared_writers
+        self._viewers: Tuple["Bridge", ...] = ()
+        self._viewers_lock = threading.Lock()
+        self._viewers_closed = False
+        self._backlog = backlog_for(replay)
+        # The terminal's size: its page's (the owner's), which viewers are told and follow.
+        self.size: Tuple[int, int] = (24, 80)
         self._on_end = on_end
         self._on_free = on_free
         self._watch = watch
@@ -229,6 +254,11 @@ class WebSession:
         return self.linger > 0
 
     @property
+    def viewable(self) -> bool:
+        """Whether a page may join it as a viewer now."""
+        return self.lingers and not self._ending and len(self._viewers) < self.max_viewers
+
+    @property
     def waiting(self) -> bool:
         """Whether it has no page now (it lingers, waiting for one)."""
         return self._conn is None and not self._over and not self._ending
@@ -246,6 +276,12 @@ class WebSession:
         self._active = time.monotonic()
         with self._send_lock:
             self._replay.append(data)
+            viewers = self._viewers
+            if viewers:
+                chunk = bytes(data)
+                for viewer in viewers:
+                    if viewer.viewer is not None:
+                        viewer.viewer.output(chunk, self._replay_copy)
             bridge = self._conn
             if bridge is None:
                 return
@@ -254,6 +290,10 @@ class WebSession:
             except Closed:
                 # The page went while output was on its way: the session goes on without it.
                 self._detach(bridge)
+
+    def _replay_copy(self) -> bytes:
+        # Under _send_lock (the output thread's, as it feeds a viewer that fell behind).
+        return self._replay.snapshot()[0]
 
     def _over_cb(self, code: Optional[int], error: Optional[BaseException]) -> None:
         """The process has ended (or its connection failed): tell the page, if one is attached,
@@ -267,6 +307,16 @@ class WebSession:
                 self._cond.notify_all()
         if bridge is not None and not self._ending:
             bridge.tell_end(code, error)
+        if self._ending or isinstance(error, Closed):
+            return
+        for viewer in self._viewers:
+            if viewer.viewer is None:
+                continue
+            if error is not None:
+                message = error_message(f"the session failed: {type(error).__name__}")
+                viewer.viewer.finish(1011, "", message)
+            else:
+                viewer.viewer.finish(1000, "", exit_message(code))
 
     # Attaching ------------------------------------------------------------------------------
 
@@ -275,6 +325,7 @@ class WebSession:
         start the terminal at ``size``. Raises :class:`BadMessage` when it cannot start."""
         with self._cond:
             self.owner = self._conn = bridge
+        self.size = size
         if self.lingers:
             # Before the terminal starts: no output can come before it.
             bridge.ws.send(session_message(self.key, False, self.linger))
@@ -322,7 +373,88 @@ class WebSession:
         # (SIGWINCH). The page's own size comes last: its size wins.
         terminal.resize(rows, cols - 1 if cols > 1 else cols + 1)
         terminal.resize(rows, cols)
+        self._sized(size)
         return True
+
+    # Viewers --------------------------------------------------------------------------------
+
+    def join(self, bridge: "Bridge") -> bool:
+        """A page viewing the session (on ``bridge``'s thread): it gets the ``session`` message,
+        the size and the replay, then the output as it comes, through a backlog of its own. False
+        if the session is over or ending; raises :class:`BadMessage` when it has its maximum of
+        viewers. The page attached now stays."""
+        # Under _send_lock: the replay, then the output after it, nothing lost or sent twice.
+        with self._send_lock:
+            with self._cond:
+                if self._over or self._ending or self.terminal is None:
+                    return False
+            with self._viewers_lock:
+                if self._viewers_closed:
+                    return False
+                if len(self._viewers) >= self.max_viewers:
+                    raise BadMessage(
+                        f"this session already has its maximum of {self.max_viewers} viewers"
+                    )
+                ws = bridge.ws
+                viewer = Viewer(
+                    bridge.number,
+                    ws.send,
+                    lambda code, reason: ws.close(code, reason),
+                    self._backlog,
+                    writes=self.shared_writers,
+                )
+                data, _ = self._replay.snapshot()
+                first: List[Union[str, bytes]] = [
+                    session_message(
+                        self.key, True, self.linger, view=True, write=self.shared_writers
+                    ),
+                    size_message(*self.size),
+                ]
+                if data:
+                    first.append(data)
+                bridge.viewer = viewer
+                self._viewers = self._viewers + (bridge,)
+            viewer.start(first)
+        return True
+
+    def leave(self, bridge: "Bridge") -> None:
+        """A viewer's connection has ended; never waits for the output thread."""
+        with self._viewers_lock:
+            self._viewers = tuple(b for b in self._viewers if b is not bridge)
+
+    def _close_viewers(self, code: int, reason: str = "") -> None:
+        """Tell every viewer the session is over (with ``code``), and let none join any more."""
+        with self._viewers_lock:
+            self._viewers_closed = True
+            viewers = self._viewers
+        for bridge in viewers:
+            if bridge.viewer is not None:
+                bridge.viewer.finish(code, reason)
+
+    def _sized(self, size: Tuple[int, int]) -> None:
+        """The terminal has ``size`` now: the viewers follow it (their own windows never size
+        it)."""
+        self.size = size
+        message = size_message(*size)
+        for bridge in self._viewers:
+            if bridge.viewer is not None:
+                bridge.viewer.control(message)
+
+    def resize(self, bridge: "Bridge", size: Tuple[int, int]) -> None:
+        terminal = self.terminal
+        if terminal is None or self.owner is not bridge:
+            return  # a page taken over, or a viewer, never sizes the terminal
+        terminal.resize(*size)
+        self._sized(size)
+
+    def write_shared(self, data: bytes) -> None:
+        """A viewer's input: to the terminal with --shared-writers, else dropped."""
+        terminal = self.terminal
+        if terminal is None or not self.shared_writers or self._ending:
+            return
+        self._active = time.monotonic()
+        with self._input_lock:
+            terminal.write(data)
 
     # A connection's end ---------------------------------------------------------------------
 
@@ -384,6 +516,7 @@ class WebSession:
     def _finish(self) -> None:
         self._ending = True
         self._flowing.set()
+        self._close_viewers(1000)
         if self._watch is not None:
             self._watch.cancel(self)
         terminal = self.terminal
@@ -420,6 +553,7 @@ class WebSession:
             bridge = self._conn
             self._cond.notify_all()
         self.abort()
+        self._close_viewers(ENDED_CODE, ENDED_REASON)
         if bridge is not None:
             bridge.ws.close(ENDED_CODE, ENDED_REASON, wait=1.0)
 
@@ -430,6 +564,7 @@ class WebSession:
             self._ending = True
             bridge = self._conn
             self._cond.notify_all()
+        self._close_viewers(1001)
         if bridge is not None:
             bridge.ws.close(1001, wait=0.1)
 
@@ -439,6 +574,8 @@ class WebSession:
         bridge = self._conn
         if bridge is not None:
             bridge.ws.cut()
+        for viewer in self._viewers:
+            viewer.ws.cut()
         self.abort()
 
     def wait(self, timeout: float) -> bool:
@@ -458,7 +595,7 @@ class WebSession:
             engine=self.engine,
             started=self.started,
             idle=now - self._active,
-            viewers=0 if self._conn is None else 1,
+            viewers=(0 if self._conn is None else 1) + len(self._viewers),
         )
 
     # The owner's side (its connection's thread) ---------------------------------------------
@@ -489,6 +626,8 @@ class Bridge:
         self.number = number
         self._watch = watch
         self.session: Optional[WebSession] = None
+        # Set when the connection views a session rather than owns it (see WebSession.join).
+        self.viewer: Optional[Viewer] = None
         self._writing_since: Optional[float] = None
         self._probed_at = 0.0
 
@@ -529,8 +668,54 @@ class Bridge:
                 ws.socket.when_closed(None)  # ended here; nothing to wake when it closes
             session.release(self)
 
+    def watch_session(self, session: WebSession) -> None:
+        """A viewer's connection (joined already): read the page's frames until it ends, taking
+        its input only with --shared-writers and never its size or pause; then leave, and end
+        the viewer's thread."""
+        ws = self.ws
+        viewer = self.viewer
+        assert viewer is not None
+        self.session = session
+        try:
+            if self._watch is not None:
+                self._watch.add(ws.socket, self.gone, self.tick)
+            if isinstance(ws.socket, Pending):
+                ws.socket.when_closed(self.gone)
+            while True:
+                message = ws.recv()
+                if message is None:
+                    return
+                if isinstance(message, bytes):
+                    if viewer.writes:
+                        self._writing_since = time.monotonic()
+                        try:
+                            session.write_shared(message)
+                        except BrokenPipeError:
+                            pass  # it has ended: the viewer is told by the output thread
+                        finally:
+                            self._writing_since = None
+                    continue
+                try:
+                    parse_control(message)
+                except BadMessage as exc:
+                    viewer.control(error_message(str(exc)))
+                # A viewer's resize, pause and resume change nothing: the size is the owner's,
+                # and a slow viewer is resynchronised rather than heeded.
+        except Closed:
+            pass
+        finally:
+            if self._watch is not None:
+                self._watch.remove(ws.socket)
+            if isinstance(ws.socket, Pending):
+                ws.socket.when_closed(None)
+            session.leave(self)
+            viewer.stop(ws.cut)
+
     def gone(self) -> None:
         """The page is gone (from the watch thread, or the socket's close). Never waits."""
+        if self.viewer is not None:
+            self.ws.cut()  # its thread sees the end, and leaves
+            return
         session = self.session
         if session is not None:
             session.gone(self)
@@ -552,7 +737,8 @@ class Bridge:
         """From the watch thread, twice a second; never waits (see LossWatch)."""
         now = time.monotonic()
         ws = self.ws
-        if ws.overdue(now):
+        viewer = self.viewer
+        if ws.overdue(now) or (viewer is not None and viewer.overdue(now)):
             ws.cut()
             return
         since = self._writing_since
@@ -602,8 +788,7 @@ class Bridge:
             # A second "start" changes nothing: the terminal has its size.
 
     def _resize(self, session: WebSession, terminal: WebTerminal, size: Tuple[int, int]) -> None:
-        if session.owner is self:  # a page taken over no longer sizes the terminal
-            terminal.resize(*size)
+        session.resize(self, size)
 
     def refuse(self, message: str, code: int = 1008) -> None:
         self.send_quietly(error_message(message))

@@ -53,6 +53,7 @@ PENDING_GRACE = 25.0
 
 DEFAULT_LINGER = 300.0
 DEFAULT_REPLAY = 256 * 1024
+DEFAULT_MAX_VIEWERS = 8
 
 
 class ConfigError(ValueError):
@@ -88,6 +89,10 @@ class Config:
     # that page, in bytes (0: none).
     linger: float = DEFAULT_LINGER
     replay: int = DEFAULT_REPLAY
+    # Pages that may view one session at once beside its own (its share link; 0: no sharing),
+    # and whether they may type into it (--shared-writers); read-only otherwise.
+    max_viewers: int = DEFAULT_MAX_VIEWERS
+    shared_writers: bool = False
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def argv(self) -> List[str]:
@@ -132,6 +137,8 @@ class Config:
             raise ConfigError("--linger must be 0 seconds or more")
         if self.replay < 0:
             raise ConfigError("--replay must be 0 bytes or more")
+        if self.max_viewers < 0:
+            raise ConfigError("--max-viewers must be 0 or more")
         if self.record_input and self.record_dir is None:
             raise ConfigError("--record-input goes with --record DIR")
         if self.record_max < 256:
@@ -603,7 +610,10 @@ class WebServer:
             )
             if held:
                 self._opening += 1
-            full = not held and (self._stopping or not any(s.waiting for s in self._live.values()))
+            # Viewers count against no --max-sessions: one may still join a session shared.
+            full = not held and (
+                self._stopping or not any(s.waiting or s.viewable for s in self._live.values())
+            )
             if not full:
                 self._bridges[number] = bridge
         if full:
@@ -633,6 +643,9 @@ class WebServer:
             return
         size = start["size"]
         key = start.get("session")
+        if start.get("join") == "view":
+            self._view(bridge, str(key), target_key, held)
+            return
         if key is not None and self.config.linger > 0:
             with self._lock:
                 found = self._keys.get(key)
@@ -661,6 +674,8 @@ class WebServer:
             watch=self._watch,
             container=target[3],
             engine=target[4],
+            max_viewers=self.config.max_viewers,
+            shared_writers=self.config.shared_writers,
         )
         with self._lock:
             # Held at the upgrade, or one freed since (a session whose page was awaited).
@@ -682,6 +697,31 @@ class WebServer:
         except Closed:
             pass
         bridge.serve(session)
+
+    def _view(self, bridge: Bridge, key: str, target_key: Tuple[Any, ...], held: bool) -> None:
+        """A connection that views session ``key`` beside its page; refused (never given a
+        session of its own) if there is no such session to view."""
+        with self._lock:
+            found = self._keys.get(key)
+        try:
+            joined = (
+                found is not None
+                and found.lingers  # only such a session's id was ever told
+                and found.target_key == target_key
+                and found.join(bridge)
+            )
+        except BadMessage as exc:
+            bridge.refuse(str(exc), 1013)
+            return
+        if not joined:
+            bridge.refuse("no such session to view: it has ended, or sharing is off")
+            return
+        assert found is not None
+        with self._lock:
+            if held:
+                self._opening -= 1
+            bridge.session = found
+        bridge.watch_session(found)
 
     def _refuse_full(self, bridge: Bridge) -> None:
         limit = self.config.max_sessions

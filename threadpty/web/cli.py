@@ -116,6 +116,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="the recent output each session keeps for a page that reattaches (default 262144; "
         "0: none)",
     )
+    p.add_argument(
+        "--max-viewers",
+        type=int,
+        default=8,
+        metavar="N",
+        help="pages that may view one session at once through its share link, beside its own "
+        "(default 8; 0: no sharing)",
+    )
+    p.add_argument(
+        "--shared-writers",
+        action="store_true",
+        help="let the pages that view a shared session type into it too (read-only otherwise)",
+    )
     p.add_argument("--debug", action="store_true", help="tracebacks and debug logging")
 
 
@@ -160,6 +173,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         keyfile=args.keyfile,
         linger=args.linger,
         replay=args.replay,
+        max_viewers=args.max_viewers,
+        shared_writers=args.shared_writers,
     )
     if args.record_max is not None:
         config.record_max = args.record_max
