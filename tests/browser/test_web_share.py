@@ -126,7 +126,7 @@ class RawViewer:
             head += chunk
         assert head.startswith(b"HTTP/1.1 101"), head
         self.sock = sock
-        self.buffer = b""
+        self.buffer = bytearray()
         start = {"type": "start", "rows": 24, "cols": 80, "session": key, "join": "view"}
         self.send_text(json.dumps(start))
 
@@ -140,17 +140,18 @@ class RawViewer:
         """The next frame from the server: (opcode, payload); (-1, b"") once the connection
         ends."""
         while True:
-            if len(self.buffer) >= 2:
-                size = self.buffer[1] & 0x7F
-                at = 2
+            buffer = self.buffer
+            size = buffer[1] & 0x7F if len(buffer) >= 2 else -1
+            at = {126: 4, 127: 10}.get(size, 2)
+            if size >= 0 and len(buffer) >= at:
                 if size == 126:
-                    size, at = struct.unpack("!H", self.buffer[2:4])[0], 4
+                    size = struct.unpack("!H", buffer[2:4])[0]
                 elif size == 127:
-                    size, at = struct.unpack("!Q", self.buffer[2:10])[0], 10
-                if len(self.buffer) >= at + size:
-                    opcode = self.buffer[0] & 0x0F
-                    payload = self.buffer[at : at + size]
-                    self.buffer = self.buffer[at + size :]
+                    size = struct.unpack("!Q", buffer[2:10])[0]
+                if len(buffer) >= at + size:
+                    opcode = buffer[0] & 0x0F
+                    payload = bytes(buffer[at : at + size])
+                    del buffer[: at + size]
                     return opcode, payload
             try:
                 chunk = self.sock.recv(65536)
