@@ -277,3 +277,30 @@ def test_with_shared_writers_a_viewer_types_too(browser: Any, box: str) -> None:
         finally:
             context.close()
             writer.close()
+
+
+def test_the_index_counts_the_viewers(browser: Any, box: str) -> None:  # noqa: F811
+    with web_server("--linger", "60") as server:
+        writer = browser.new_page()
+        open_terminal(writer, server.url(f"/t/{box}"))
+        link = share_link(writer)
+        assert f"/t/{box}?view=" in link
+        context, viewer = open_viewer(browser, link)
+        try:
+            wait_screen(viewer, lambda t: "# " in t, "no prompt in the viewer")
+            index = browser.new_page()
+            index.goto(server.url("/"))
+            index.wait_for_function(
+                "() => { const c = document.querySelector('td.viewers');"
+                " return c !== null && c.textContent === '2'; }"
+            )
+            context.close()  # the viewer goes: one left
+            index.wait_for_function(
+                "() => { const c = document.querySelector('td.viewers');"
+                " return c !== null && c.textContent === '1'; }",
+                timeout=20_000,
+            )
+            index.close()
+        finally:
+            context.close()
+            writer.close()
