@@ -28,7 +28,13 @@ class WebServer:
         nofile: Optional[Tuple[int, int]] = None,
     ) -> None:
         self.token = token
-        cmd = [sys.executable, "-m", "threadpty", "web", "--port", "0", "--token", token, *args]
+        # Sessions end with their connection, as before --linger, unless a test asks otherwise:
+        # the tests of ends, hang-ups and limits count on it.
+        linger = [] if "--linger" in args else ["--linger", "0"]
+        cmd = [
+            sys.executable, "-m", "threadpty", "web", "--port", "0", "--token", token,
+            *linger, *args,
+        ]  # fmt: skip
         if nofile is not None:
             # Its descriptor limit (soft, hard), set by util-linux's prlimit as it starts.
             cmd = ["prlimit", f"--nofile={nofile[0]}:{nofile[1]}", *cmd]

@@ -145,7 +145,7 @@ def test_the_scan_finds_the_known_ones() -> None:
     assert found["_lifecycle.Lifecycle.lock"] == "Lock"
     assert found["_pump.ConnectionReader._cond"] == "Condition"
     assert found["tty._owners_lock"] == "Lock"
-    assert found["web._bridge.Bridge._flowing"] == "Event"
+    assert found["web._bridge.WebSession._flowing"] == "Event"
     assert found["_signals._Dispatcher._lock"] == "RLock"
     assert len(found) >= 16
 

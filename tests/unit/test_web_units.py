@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 pytest.importorskip("websockets")
@@ -98,6 +100,9 @@ def test_no_token_means_loopback_host_only() -> None:
         ('{"type":"resize","rows":24,"cols":1001}', "cols"),
         ('{"type":"start","rows":true,"cols":80}', "rows"),
         ('{"type":"start","rows":"24","cols":80}', "rows"),
+        ('{"type":"start","rows":24,"cols":80,"session":5}', "session"),
+        ('{"type":"start","rows":24,"cols":80,"session":""}', "session"),
+        (json.dumps({"type": "start", "rows": 24, "cols": 80, "session": "x" * 65}), "session"),
     ],
 )
 def test_bad_control_messages(text: str, error: str) -> None:
@@ -108,6 +113,10 @@ def test_bad_control_messages(text: str, error: str) -> None:
 def test_good_control_messages() -> None:
     assert parse_control('{"type":"start","rows":30,"cols":100}')["size"] == (30, 100)
     assert parse_control('{"type":"pause"}')["type"] == "pause"
+    assert parse_control('{"type":"start","rows":3,"cols":4,"session":null}')["session"] is None
+    key = "k" * 32
+    start = parse_control(json.dumps({"type": "start", "rows": 3, "cols": 4, "session": key}))
+    assert start["session"] == key
 
 
 def test_engine_specs() -> None:
@@ -144,6 +153,16 @@ def test_config_refusals() -> None:
     Config(token="a-Z_0.9~!$&'()*+,;=:@/?").check()
     Config(host="0.0.0.0", token="t").check()
     Config(host="127.0.0.1", token="").check()
+
+
+def test_linger_and_replay_must_not_be_negative() -> None:
+    with pytest.raises(ConfigError, match="--linger"):
+        Config(linger=-1).check()
+    with pytest.raises(ConfigError, match="--linger"):
+        Config(linger=float("nan")).check()
+    with pytest.raises(ConfigError, match="--replay"):
+        Config(replay=-1).check()
+    Config(linger=0, replay=0).check()
 
 
 def test_max_pending_must_be_positive() -> None:

@@ -2,9 +2,15 @@
 
 Binary frames carry terminal bytes both ways. Text frames carry one JSON object each:
 
-- client to server: ``start`` (first, with ``rows`` and ``cols``), ``resize`` (``rows``,
-  ``cols``), ``pause``, ``resume``;
-- server to client: ``exit`` (``code``; a normal close follows) and ``error`` (``message``).
+- client to server: ``start`` (first, with ``rows`` and ``cols``, and ``session``: null to ask
+  for a session that outlives the connection, or the id of one to reattach to; with ``join``:
+  ``"view"`` the id of one to view, beside its page, instead of taking it over), ``resize``
+  (``rows``, ``cols``), ``pause``, ``resume``;
+- server to client: ``session`` (``id``, ``resumed``, ``linger``: the answer to a start that
+  carried ``session``, before any output; a viewer's also has ``view``: true and ``write``),
+  ``size`` (``rows``, ``cols``: the session's size, to viewers), ``resync`` (to a viewer that
+  fell behind: a fresh replay follows, onto a clean screen), ``exit`` (``code``; a normal close
+  follows) and ``error`` (``message``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from typing import Any, Dict, Tuple
 MAX_MESSAGE = 64 * 1024
 MAX_ROWS = 1000
 MAX_COLS = 1000
+# A session id is secrets.token_urlsafe(24): 32 characters. Anything much longer is no id of ours.
+MAX_SESSION_ID = 64
 
 
 class BadMessage(ValueError):
@@ -39,6 +47,14 @@ def parse_control(text: str) -> Dict[str, Any]:
         raise BadMessage(f"unknown message type {kind[:40]!r}")
     if kind in ("start", "resize"):
         message["size"] = size_of(message)
+    if kind == "start" and "session" in message:
+        key = message["session"]
+        if key is not None and not (isinstance(key, str) and 0 < len(key) <= MAX_SESSION_ID):
+            raise BadMessage('"session" must be null or a session id')
+    if kind == "start" and message.get("join", "own") not in ("own", "view"):
+        raise BadMessage('"join" must be "own" or "view"')
+    if kind == "start" and message.get("join") == "view" and not message.get("session"):
+        raise BadMessage('a start with "join": "view" names the session to view')
     return message
 
 
@@ -56,3 +72,20 @@ def exit_message(code: Any) -> str:
 
 def error_message(text: str) -> str:
     return json.dumps({"type": "error", "message": text})
+
+
+def session_message(
+    key: str, resumed: bool, linger: float, *, view: bool = False, write: bool = False
+) -> str:
+    message: Dict[str, Any] = {"type": "session", "id": key, "resumed": resumed, "linger": linger}
+    if view:
+        message.update(view=True, write=write)
+    return json.dumps(message)
+
+
+def size_message(rows: int, cols: int) -> str:
+    return json.dumps({"type": "size", "rows": rows, "cols": cols})
+
+
+def resync_message() -> str:
+    return json.dumps({"type": "resync"})

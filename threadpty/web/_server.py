@@ -29,11 +29,11 @@ from threadpty._record import DEFAULT_LIMIT
 
 from . import _pages, _sessions
 from ._auth import SUBPROTOCOL, Auth, check_token, is_loopback
-from ._bridge import Bridge, LossWatch
+from ._bridge import Bridge, LossWatch, WebSession
 from ._engines import Container, Engines
 from ._listener import Listener, Pending
 from ._owner import OWNER_LABEL, RUN_LABEL, is_gone, this_process
-from ._protocol import MAX_MESSAGE, error_message
+from ._protocol import MAX_MESSAGE, BadMessage, error_message
 from ._recordings import Recordings, RecordingsError, TabRecording
 from ._terminal import WebTerminal
 from ._tls import TLSConfigError, TLSStream, server_context
@@ -49,6 +49,11 @@ END_WAIT = 15.0
 # How long past its handshake timeout a connection that has not become a session may take to be
 # answered (a slow engine, a big static file on a slow link) before it is cut.
 PENDING_GRACE = 25.0
+
+
+DEFAULT_LINGER = 300.0
+DEFAULT_REPLAY = 256 * 1024
+DEFAULT_MAX_VIEWERS = 8
 
 
 class ConfigError(ValueError):
@@ -79,6 +84,15 @@ class Config:
     # certificate's file).
     certfile: Optional[str] = None
     keyfile: Optional[str] = None
+    # --linger: how long a session whose page asked for it outlives its connection, waiting for
+    # the page to reattach (0: ended with its connection). --replay: the output it keeps for
+    # that page, in bytes (0: none).
+    linger: float = DEFAULT_LINGER
+    replay: int = DEFAULT_REPLAY
+    # Pages that may view one session at once beside its own (its share link; 0: no sharing),
+    # and whether they may type into it (--shared-writers); read-only otherwise.
+    max_viewers: int = DEFAULT_MAX_VIEWERS
+    shared_writers: bool = False
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def argv(self) -> List[str]:
@@ -119,6 +133,12 @@ class Config:
                 f"refusing to serve shells on {self.host} without a token: "
                 "give --token (or leave it out for a random one), or bind 127.0.0.1"
             )
+        if not self.linger >= 0:
+            raise ConfigError("--linger must be 0 seconds or more")
+        if self.replay < 0:
+            raise ConfigError("--replay must be 0 bytes or more")
+        if self.max_viewers < 0:
+            raise ConfigError("--max-viewers must be 0 or more")
         if self.record_input and self.record_dir is None:
             raise ConfigError("--record-input goes with --record DIR")
         if self.record_max < 256:
@@ -150,7 +170,13 @@ class WebServer:
         if owner is not None:
             self.labels[OWNER_LABEL] = owner
         self._lock = threading.Lock()
+        # Every connection upgraded to a WebSocket, by its number, while its thread serves it.
         self._bridges: Dict[int, Bridge] = {}
+        # Every session (the --max-sessions count), lingering ones too, by number and by key;
+        # and the places held for connections that have not yet sent their start.
+        self._live: Dict[int, WebSession] = {}
+        self._keys: Dict[str, WebSession] = {}
+        self._opening = 0
         self._numbers = itertools.count(1)
         self._listener: Optional[Listener] = None
         # The connections' threads, for the shutdown to wait for.
@@ -292,9 +318,14 @@ class WebServer:
             # going away, and its thread ends it (hang-ups in parallel, one per tab).
             self._listener.cut_pending()
             with self._lock:
+                sessions = list(self._live.values())
                 bridges = list(self._bridges.values())
+            # Lingering sessions too: their owners' threads wake and hang them up.
+            for session in sessions:
+                session.stop()
             for bridge in bridges:
-                bridge.ws.close(1001, wait=0.1)
+                if bridge.session is None:  # still to send its start
+                    bridge.ws.close(1001, wait=0.1)
             while True:
                 with self._lock:
                     threads = list(self._threads)
@@ -311,11 +342,13 @@ class WebServer:
 
     def _cut_all(self) -> None:
         with self._lock:
+            sessions = list(self._live.values())
             bridges = list(self._bridges.values())
         for bridge in bridges:
             bridge.ws.cut()
+        for session in sessions:
             # A connection thread blocked writing to a program that does not read wakes only so.
-            bridge.abort()
+            session.cut()
 
     def _sweep_stale_run_containers(self) -> None:
         """Remove the --run containers of servers of this host that are gone (killed, say)."""
@@ -341,9 +374,9 @@ class WebServer:
 
     @property
     def sessions(self) -> int:
-        """How many terminals are open now."""
+        """How many sessions are open now (lingering ones included)."""
         with self._lock:
-            return len(self._bridges)
+            return len(self._live)
 
     # HTTP -------------------------------------------------------------------------------------
 
@@ -467,9 +500,9 @@ class WebServer:
     def _sessions(self) -> Response:
         """The open sessions (every tab counted by --max-sessions), for the index."""
         with self._lock:
-            bridges = list(self._bridges.values())
+            sessions = list(self._live.values())
         now = time.monotonic()
-        views = [b.view(now) for b in bridges]
+        views = [s.view(now) for s in sessions]
         return _pages.json_response(_sessions.listing(views))
 
     def _end(self, number: int, headers: Any) -> Response:
@@ -487,11 +520,11 @@ class WebServer:
         if self.auth.token is None and not headers.get(_sessions.END_HEADER):
             return _pages.text(403, f"ending a session needs the {_sessions.END_HEADER} header")
         with self._lock:
-            bridge = self._bridges.get(number)
-        if bridge is None:
+            session = self._live.get(number)
+        if session is None:
             return _pages.text(404, "no such session")
-        bridge.end()
-        hung_up = bridge.wait(END_WAIT)
+        session.end()
+        hung_up = session.wait(END_WAIT)
         return _pages.json_response({"id": number, "ended": True, "hung_up": hung_up})
 
     def _target(self, route: str, path: str) -> Any:
@@ -567,37 +600,143 @@ class WebServer:
     def _handle(self, ws: WebSocket, number: int) -> None:
         if isinstance(ws.socket, Pending):
             ws.socket.upgraded()  # a session now, counted by max_sessions
-        target: Tuple[Any, ...] = ws.target
-        bridge = Bridge(
-            ws,
-            number,
-            self._opener(target),
-            self._ended,
-            self._watch,
-            lambda: self._free(number),
-            container=target[3],
-            engine=target[4],
-        )
+        bridge = Bridge(ws, number, self._watch)
         with self._lock:
-            full = len(self._bridges) >= self.config.max_sessions or self._stopping
+            # A place is held for it, if there is one, until its start says whether it is a new
+            # session. When there is none it is refused at once, as a new session would be,
+            # unless a session waits for its page: its start may name that one.
+            held = not self._stopping and len(self._live) + self._opening < (
+                self.config.max_sessions
+            )
+            if held:
+                self._opening += 1
+            # Viewers count against no --max-sessions: one may still join a session shared.
+            full = not held and (
+                self._stopping or not any(s.waiting or s.viewable for s in self._live.values())
+            )
             if not full:
                 self._bridges[number] = bridge
         if full:
-            limit = self.config.max_sessions
-            try:
-                ws.send(error_message(f"this server already runs its maximum of {limit} sessions"))
-            except Closed:
-                return
-            ws.close(1013, "too many sessions")
+            self._refuse_full(bridge)
             return
         try:
-            bridge.run()
+            self._session(bridge, number, held)
         finally:
-            self._free(number)
+            with self._lock:
+                self._bridges.pop(number, None)
+                if held and bridge.session is None:
+                    self._opening -= 1
 
-    def _free(self, number: int) -> None:
+    def _session(self, bridge: Bridge, number: int, held: bool) -> None:
+        """The connection's start, then its session: the one it names, or a new one."""
+        target: Tuple[Any, ...] = bridge.ws.target
+        target_key = (target[0], id(target[1]), target[2])
+        try:
+            start = bridge.first()
+        except BadMessage as exc:
+            bridge.refuse(str(exc))
+            return
+        except (TimeoutError, socket.timeout):
+            bridge.refuse("no start message")
+            return
+        except Closed:
+            return
+        size = start["size"]
+        key = start.get("session")
+        if start.get("join") == "view":
+            self._view(bridge, str(key), target_key, held)
+            return
+        if key is not None and self.config.linger > 0:
+            with self._lock:
+                found = self._keys.get(key)
+            # A session of another container (or engine) is not this URL's to take.
+            if (
+                found is not None
+                and found.lingers  # only such a session's id was ever told
+                and found.target_key == target_key
+                and found.attach(bridge, size)
+            ):
+                with self._lock:
+                    if held:
+                        self._opening -= 1
+                    bridge.session = found
+                bridge.serve(found)
+                return
+        session = WebSession(
+            number,
+            target_key,
+            self._opener(target),
+            # Only a page that asked (a start with "session") ever gets its id back.
+            linger=self.config.linger if "session" in start else 0.0,
+            replay=self.config.replay,
+            on_end=self._ended,
+            on_free=self._free,
+            watch=self._watch,
+            container=target[3],
+            engine=target[4],
+            max_viewers=self.config.max_viewers,
+            shared_writers=self.config.shared_writers,
+        )
         with self._lock:
-            self._bridges.pop(number, None)
+            # Held at the upgrade, or one freed since (a session whose page was awaited).
+            room = held or len(self._live) + self._opening < self.config.max_sessions
+            added = room and not self._stopping
+            if added:
+                if held:
+                    self._opening -= 1
+                self._live[number] = session
+                self._keys[session.key] = session
+                bridge.session = session
+        if not added:
+            self._refuse_full(bridge)
+            return
+        try:
+            session.begin(bridge, size)
+        except BadMessage as exc:
+            bridge.refuse(str(exc))
+        except Closed:
+            pass
+        bridge.serve(session)
+
+    def _view(self, bridge: Bridge, key: str, target_key: Tuple[Any, ...], held: bool) -> None:
+        """A connection that views session ``key`` beside its page; refused (never given a
+        session of its own) if there is no such session to view."""
+        with self._lock:
+            found = self._keys.get(key)
+        try:
+            joined = (
+                found is not None
+                and found.lingers  # only such a session's id was ever told
+                and found.target_key == target_key
+                and found.join(bridge)
+            )
+        except BadMessage as exc:
+            bridge.refuse(str(exc), 1013)
+            return
+        if not joined:
+            bridge.refuse("no such session to view: it has ended, or sharing is off")
+            return
+        assert found is not None
+        with self._lock:
+            if held:
+                self._opening -= 1
+            bridge.session = found
+        bridge.watch_session(found)
+
+    def _refuse_full(self, bridge: Bridge) -> None:
+        limit = self.config.max_sessions
+        try:
+            bridge.ws.send(
+                error_message(f"this server already runs its maximum of {limit} sessions")
+            )
+        except Closed:
+            return
+        bridge.ws.close(1013, "too many sessions")
+
+    def _free(self, session: WebSession) -> None:
+        with self._lock:
+            self._live.pop(session.number, None)
+            self._keys.pop(session.key, None)
 
     def _recorded(
         self,

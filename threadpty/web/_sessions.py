@@ -20,6 +20,10 @@ _MAX_DIGITS = 18
 # its page tells the user so instead of "disconnected".
 ENDED_CODE = 4000
 ENDED_REASON = "ended from the index"
+# The close a page gets when another connection reattaches to its session (another tab, or the
+# same page reloaded before its old connection was seen to go): the session lives on there.
+TAKEN_CODE = 4001
+TAKEN_REASON = "taken over by another tab"
 # The header the end call needs when the server has no token (loopback only): a page of another
 # site can make a browser send a plain GET to a loopback port, but not with this header, which
 # no simple request may carry (a preflight is needed, and this server answers none).
@@ -55,7 +59,7 @@ class SessionView:
     # When it was opened (seconds since the epoch) and for how long nothing went in or out.
     started: float
     idle: float
-    # Pages attached to it: one per session, until sessions can be shared.
+    # Pages attached to it: one, or none while it lingers waiting for its page (--linger).
     viewers: int = 1
 
 

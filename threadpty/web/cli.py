@@ -100,6 +100,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="the most a tab's recording may take (default 64 MiB); past it the file ends with "
         "a line that says so, and the tab goes on",
     )
+    p.add_argument(
+        "--linger",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long a tab's session outlives its connection, for the page to reattach after "
+        "a reload or a network cut (default 300; 0: ended with the connection)",
+    )
+    p.add_argument(
+        "--replay",
+        type=int,
+        default=256 * 1024,
+        metavar="BYTES",
+        help="the recent output each session keeps for a page that reattaches (default 262144; "
+        "0: none)",
+    )
+    p.add_argument(
+        "--max-viewers",
+        type=int,
+        default=8,
+        metavar="N",
+        help="pages that may view one session at once through its share link, beside its own "
+        "(default 8; 0: no sharing)",
+    )
+    p.add_argument(
+        "--shared-writers",
+        action="store_true",
+        help="let the pages that view a shared session type into it too (read-only otherwise)",
+    )
     p.add_argument("--debug", action="store_true", help="tracebacks and debug logging")
 
 
@@ -142,6 +171,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         record_input=args.record_input,
         certfile=args.certfile,
         keyfile=args.keyfile,
+        linger=args.linger,
+        replay=args.replay,
+        max_viewers=args.max_viewers,
+        shared_writers=args.shared_writers,
     )
     if args.record_max is not None:
         config.record_max = args.record_max
