@@ -47,7 +47,7 @@ autodoc_default_options = {"members": True}
 
 # Types in signatures that have no page to link to; nitpicky mode (-n) reports every other one.
 nitpick_ignore_regex = [
-    ("py:class", r"(docker|requests|websockets|typing_extensions|enum|subprocess|types)\..*"),
+    ("py:class", r"(docker|requests|websockets|typing_extensions|enum|subprocess|types|ssl)\..*"),
     ("py:class", r"threadpty\._.*"),
     ("py:class", r"threadpty\.[\w.]*\._\w+"),  # private helpers named in public signatures
     ("py:class", r"threadpty\.web\._engines\.Container"),
