@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -154,7 +155,10 @@ def test_every_closed_tab_is_hung_up_whatever_it_was_doing(box: str) -> None:
             for i, ws in enumerate(busy):
                 pool.submit(drop if i % 2 else abort, ws)
             for i, ws in enumerate(idle):
-                pool.submit(ws.close if i % 2 else abort, ws)
+                if i % 2:
+                    pool.submit(ws.close)
+                else:
+                    pool.submit(abort, ws)
             wait_none_left(box, GONE_WITHIN, "5 s after their tabs closed")
         # The server goes on serving.
         with server.ws() as ws:
@@ -176,3 +180,36 @@ def test_server_shutdown_hangs_up_every_tab(box: str) -> None:
             abort(ws)
     assert status == 0
     wait_none_left(box, GONE_WITHIN, "after the server stopped")
+
+
+def test_the_hang_up_takes_the_one_grep_beside_a_zombie(box: str) -> None:
+    # A zombie's environ cannot be opened (ESRCH), so grep over /proc exits 2 although it printed
+    # every match; a container whose first process reaps nothing (this box's sleep) keeps one for
+    # good. Taking that 2 for a grep without -z sent every hang-up down the loop that forks tr for
+    # each process (15 s for 50 tabs on a loaded machine); that loop is what prints "can't open".
+    from threadpty.web._terminal import _HANGUP
+
+    # The child ends at once and its parent, exec'd into sleep, never waits for it.
+    docker_cli("exec", "-d", box, "sh", "-c", "sleep 0 & exec sleep 1001")
+    mark = "THREADPTY_WEB_SESSION=zombie-beside-test"
+    docker_cli("exec", "-d", "-e", mark, box, "sleep", "1000")
+
+    def state() -> str:
+        return docker_cli(
+            "exec", box, "sh", "-c",
+            f"grep -l {mark} /proc/[0-9]*/environ 2>/dev/null; ps -o stat,args | grep '^Z'",
+        )  # fmt: skip
+
+    deadline = time.monotonic() + 10
+    while not ("environ" in state() and "Z" in state()):  # `exec -d` returns before they run
+        assert time.monotonic() < deadline, f"no zombie and marked sleep: {state()}"
+        time.sleep(0.05)
+    ran = subprocess.run(
+        ["docker", "exec", box, "sh", "-c", _HANGUP, "hangup", mark],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert ran.returncode == 0 and ran.stderr == "", ran.stderr
+    deadline = time.monotonic() + GONE_WITHIN
+    while "environ" in state():
+        assert time.monotonic() < deadline, "the hang-up missed the marked process"
+        time.sleep(0.05)
