@@ -19,6 +19,7 @@ viewer's own sends (see ``_viewers``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -26,7 +27,7 @@ import select
 import socket
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from ._listener import Pending
 from ._protocol import (
@@ -650,23 +651,32 @@ class Bridge:
     def serve(self, session: WebSession) -> None:
         """Pump the page's frames into ``session`` (attached already) until the connection
         ends; then give it up (``WebSession.release``: linger, or end it)."""
-        ws = self.ws
         self.session = session
         try:
             if session.owner is self and not session._ending and session.terminal is not None:
-                if self._watch is not None:
-                    self._watch.add(ws.socket, self.gone, self.tick)
-                if isinstance(ws.socket, Pending):
-                    ws.socket.when_closed(self.gone)
-                self._pump(session)
+                with self._watched():
+                    self._pump(session)
         except Closed:
             pass
         finally:
-            if self._watch is not None:
-                self._watch.remove(ws.socket)
-            if isinstance(ws.socket, Pending):
-                ws.socket.when_closed(None)  # ended here; nothing to wake when it closes
             session.release(self)
+
+    @contextlib.contextmanager
+    def _watched(self) -> Iterator[None]:
+        """While the connection is read here: the watch thread, and the socket's close, tell
+        ``gone``; after it, nothing is left to wake."""
+        sock = self.ws.socket
+        if self._watch is not None:
+            self._watch.add(sock, self.gone, self.tick)
+        if isinstance(sock, Pending):
+            sock.when_closed(self.gone)
+        try:
+            yield
+        finally:
+            if self._watch is not None:
+                self._watch.remove(sock)
+            if isinstance(sock, Pending):
+                sock.when_closed(None)
 
     def watch_session(self, session: WebSession) -> None:
         """A viewer's connection (joined already): read the page's frames until it ends, taking
@@ -677,39 +687,36 @@ class Bridge:
         assert viewer is not None
         self.session = session
         try:
-            if self._watch is not None:
-                self._watch.add(ws.socket, self.gone, self.tick)
-            if isinstance(ws.socket, Pending):
-                ws.socket.when_closed(self.gone)
-            while True:
-                message = ws.recv()
-                if message is None:
-                    return
-                if isinstance(message, bytes):
-                    if viewer.writes:
-                        self._writing_since = time.monotonic()
-                        try:
-                            session.write_shared(message)
-                        except BrokenPipeError:
-                            pass  # it has ended: the viewer is told by the output thread
-                        finally:
-                            self._writing_since = None
-                    continue
-                try:
-                    parse_control(message)
-                except BadMessage as exc:
-                    viewer.control(error_message(str(exc)))
-                # A viewer's resize, pause and resume change nothing: the size is the owner's,
-                # and a slow viewer is resynchronised rather than heeded.
+            with self._watched():
+                self._read_as_viewer(session, viewer)
         except Closed:
             pass
         finally:
-            if self._watch is not None:
-                self._watch.remove(ws.socket)
-            if isinstance(ws.socket, Pending):
-                ws.socket.when_closed(None)
             session.leave(self)
             viewer.stop(ws.cut)
+
+    def _read_as_viewer(self, session: WebSession, viewer: Viewer) -> None:
+        ws = self.ws
+        while True:
+            message = ws.recv()
+            if message is None:
+                return
+            if isinstance(message, bytes):
+                if viewer.writes:
+                    self._writing_since = time.monotonic()
+                    try:
+                        session.write_shared(message)
+                    except BrokenPipeError:
+                        pass  # it has ended: the viewer is told by the output thread
+                    finally:
+                        self._writing_since = None
+                continue
+            try:
+                parse_control(message)
+            except BadMessage as exc:
+                viewer.control(error_message(str(exc)))
+            # A viewer's resize, pause and resume change nothing: the size is the owner's,
+            # and a slow viewer is resynchronised rather than heeded.
 
     def gone(self) -> None:
         """The page is gone (from the watch thread, or the socket's close). Never waits."""

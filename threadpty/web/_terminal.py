@@ -41,7 +41,7 @@ MARK = "THREADPTY_WEB_SESSION"
 # sent 50 tabs' hang-up down the loop, 15 s on a loaded machine.
 _HANGUP = (
     'marks="$*"; n=$#; for m do set -- "$@" -e "$m"; done; shift "$n"; '
-    'if [ "$(printf \'x\\000\' | grep -cFxz -e x 2>/dev/null)" = 1 ]; then '
+    "if [ \"$(printf 'x\\000' | grep -cFxz -e x 2>/dev/null)\" = 1 ]; then "
     'pids=$(grep -lFxz "$@" /proc/[0-9]*/environ 2>/dev/null); '
     "else pids=$(for d in /proc/[0-9]*; do "
     'e=$(tr "\\000" "\\n" < "$d/environ" 2>/dev/null); for m in $marks; do '
