@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
 
 from websockets.sync.client import ClientConnection, connect
 
@@ -112,6 +112,24 @@ class WebServer:
                 f"threadpty web did not stop on Ctrl-C within {timeout}s"
             ) from None
         return self.proc.returncode, self.printed + out + err
+
+
+def peak_rss_until(
+    server: WebServer,
+    done: Callable[[], bool],
+    what: str,
+    timeout: float,
+    pause: Callable[[], None],
+) -> int:
+    """The server's highest RSS, sampled until ``done()``; fails with ``what`` past ``timeout``.
+    ``pause`` waits between samples (a page's own wait, so that its events go on)."""
+    peak = server.rss()
+    deadline = time.monotonic() + timeout
+    while not done():
+        peak = max(peak, server.rss())
+        assert time.monotonic() < deadline, what
+        pause()
+    return max(peak, server.rss())
 
 
 @contextlib.contextmanager

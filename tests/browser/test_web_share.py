@@ -19,7 +19,7 @@ import pytest
 from test_web_browser import browser, screen, type_line, wait_screen  # noqa: F401
 from test_web_reattach import has_line, in_box, lines, open_terminal, sessions
 
-from webrig import WebServer, web_server
+from webrig import WebServer, peak_rss_until, web_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -231,14 +231,17 @@ def test_a_viewer_that_stops_reading_holds_back_nothing(browser: Any, box: str) 
             raw.control("session")  # joined; from now on it reads nothing
             wait_viewers(server, 2)
             baseline = server.rss()
-            peak = baseline
             in_box(box, f"touch {go}")
-            deadline = time.monotonic() + 180
-            while "flood-ended" not in lines(screen(writer)):
-                peak = max(peak, server.rss())
-                assert time.monotonic() < deadline, "the writer's flood was held back"
-                writer.wait_for_timeout(50)
-            peak = max(peak, server.rss())
+            peak = max(
+                baseline,
+                peak_rss_until(
+                    server,
+                    lambda: "flood-ended" in lines(screen(writer)),
+                    "the writer's flood was held back",
+                    180,
+                    lambda: writer.wait_for_timeout(50),
+                ),
+            )
             grown = peak - baseline
             print(f"RSS {baseline / MiB:.1f} MiB before, {peak / MiB:.1f} MiB at most")
             assert grown <= 2 * REPLAY + 16 * MiB, f"the server grew by {grown / MiB:.1f} MiB"
