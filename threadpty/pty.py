@@ -10,7 +10,7 @@ from . import _docker, io, tty
 from ._detach import DEFAULT_DETACH_KEYS, parse_detach_keys
 from ._resize import Resizer
 from .operations import ExecOperation, RunOperation, _Streams, exec_create
-from .session import Session
+from .session import Session, run_to_end
 from .target import Channel
 from .tty import size as tty_size
 
@@ -107,7 +107,7 @@ class PseudoTerminal:
         if self.detach_keys is not None:
             options["detach_keys"] = self.detach_keys
         session = Session(self.operation, sockets=sockets, **options)
-        return session.start().join()
+        return run_to_end(session)
 
     def resize(self, size: Optional[Tuple[int, int]] = None) -> None:
         """Resize the container's TTY to ``size`` (rows, cols), by default the terminal's."""

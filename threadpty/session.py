@@ -446,3 +446,17 @@ class Session:
         if self._proxy is not None:
             self._proxy.uninstall()
         dispatcher.settle()
+
+
+def run_to_end(session: Session) -> Optional[int]:
+    """``session.start().join()``, closing the session on whatever is raised between the two.
+
+    ``start`` undoes itself when interrupted and ``join`` closes the session, but a Ctrl-C that
+    lands after ``start`` returned and before ``join`` began would leave the terminal raw and
+    the threads running (``subprocess.call`` guards the same gap the same way).
+    """
+    try:
+        return session.start().join()
+    except BaseException:
+        session.close()
+        raise

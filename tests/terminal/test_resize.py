@@ -188,6 +188,26 @@ def test_restored_after_keyboard_interrupt_in_join(client: Any, make_container: 
     assert client.inspect_container(cid)["State"]["Running"]
 
 
+def test_restored_after_keyboard_interrupt_between_start_and_join(
+    client: Any, make_container: Callable
+) -> None:
+    # The gap a loaded CI machine once hit: Ctrl-C after start() returned, before join() began.
+    cid = make_container("/bin/sh", stdin_open=True, tty=True)
+    body = f"""
+    started = threadpty.Session.start
+    def start(self):
+        started(self)
+        os.kill(os.getpid(), signal.SIGINT)  # raised at the next instruction: inside the gap
+        return self
+    threadpty.Session.start = start
+    report(outcome(lambda: threadpty.start(client, {cid!r})))
+    """
+    with child(body) as p:
+        p.expect("RESULT KeyboardInterrupt THREADS 0 RESTORED True")
+        assert p.wait() == 0
+    assert client.inspect_container(cid)["State"]["Running"]
+
+
 def test_restored_after_detach_on_exec(client: Any, running: str) -> None:
     with child(f"report(threadpty.exec_command(client, {running!r}, 'sh'))") as p:
         p.expect_exact(PROMPT)

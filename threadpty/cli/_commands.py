@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, List, Optional
 from .. import Session
 from .._signals import SignalProxy
 from .._streams import fileno_of
+from ..session import run_to_end
 from ._command_signals import CommandSignals
 from ._status import EXIT_FAILURE, CommandError
 from ._std import Std, replaced_streams
@@ -41,7 +42,7 @@ def _drive(session: Session, forward: Optional[SignalProxy]) -> None:
         forward.start()
     try:
         with CommandSignals(forward.forward if forward else None, fileno_of(Std.inp)):
-            session.start().join()
+            run_to_end(session)
     finally:
         if forward is not None:
             forward.stop()
