@@ -32,7 +32,13 @@ def share_link(page: Any) -> str:
     page.wait_for_selector("#share-link", state="visible")
     link = str(page.input_value("#share-link"))
     assert "view=" in link and "#token=" in link, link
-    page.click("#terminal")  # back to typing there, as a user would once the link is copied
+    # The link is on the clipboard where the browser lets the page put it (typing goes back to
+    # the terminal by itself then); otherwise it stays selected and Esc leaves it.
+    if page.evaluate("() => document.activeElement.id") == "share-link":
+        page.keyboard.press("Escape")
+    page.wait_for_function(
+        "() => document.activeElement.classList.contains('xterm-helper-textarea')"
+    )
     return link
 
 
@@ -307,3 +313,23 @@ def test_the_index_counts_the_viewers(browser: Any, box: str) -> None:  # noqa: 
         finally:
             context.close()
             writer.close()
+
+
+def test_the_share_link_is_copied_and_typing_goes_back(browser: Any, box: str) -> None:  # noqa: F811
+    with web_server("--exec", box, "--linger", "60") as server:
+        context = browser.new_context()
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.base)
+        try:
+            page = context.new_page()
+            open_terminal(page, server.url("/"))
+            page.click("#share")
+            # Nothing but the click: the focus is back in the terminal once the link is copied.
+            page.wait_for_function(
+                "() => document.activeElement.classList.contains('xterm-helper-textarea')"
+            )
+            link = page.input_value("#share-link")
+            assert page.evaluate("() => navigator.clipboard.readText()") == link
+            type_line(page, "echo ty''ped-after-share")
+            wait_screen(page, has_line("typed-after-share"), "the typing did not reach the shell")
+        finally:
+            context.close()

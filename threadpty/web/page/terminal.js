@@ -239,9 +239,21 @@
     var link = location.origin + auth.link(location.pathname + "?" + params.toString());
     shareLink.value = link;
     shareLink.hidden = false;
+    shareLink.title = "copy this link; Enter or Esc goes back to the terminal";
     shareLink.select();
     if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(link).catch(function () { /* shown to copy by hand */ });
+      // Copied: typing goes back to the shell at once. Otherwise the link stays selected to
+      // copy by hand, and Enter or Esc leaves it.
+      navigator.clipboard.writeText(link).then(function () {
+        shareLink.title = "copied to the clipboard";
+        term.focus();
+      }, function () { /* shown to copy by hand */ });
+    }
+  });
+  shareLink.addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" || ev.key === "Escape") {
+      ev.preventDefault();
+      term.focus();
     }
   });
 
