@@ -83,8 +83,10 @@ def test_the_writers_typing_shows_in_the_viewer_at_the_writers_size(browser: Any
             assert "running" in writer.title()
             wait_viewers(server, 2)
             # The writer's resize is followed by the viewer.
+            # (The size before, taken first: the viewer may follow before it is asked.)
+            before = writer.evaluate(size)
             writer.set_viewport_size({"width": 700, "height": 400})
-            writer.wait_for_function("(s) => term.cols !== s[1]", arg=viewer.evaluate(size))
+            writer.wait_for_function("(s) => term.cols !== s[1]", arg=before)
             viewer.wait_for_function("(s) => term.rows === s[0] && term.cols === s[1]",
                                      arg=writer.evaluate(size))  # fmt: skip
             # The session's end reaches the viewer too.
