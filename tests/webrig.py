@@ -206,9 +206,15 @@ class Reader:
 def _dump_threads(pid: int) -> None:
     """Where a server that does not stop is stuck, for the failure's report (py-spy, if here)."""
     spy = os.path.join(os.path.dirname(sys.executable), "py-spy")
-    if os.path.exists(spy):
+    if not os.path.exists(spy):
+        sys.stderr.write("(no py-spy beside this Python: the server's threads are not shown)\n")
+        return
+    try:
         out = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True, timeout=60)
-        sys.stderr.write(out.stdout.decode(errors="replace"))
+    except (OSError, subprocess.SubprocessError) as exc:  # the report must not hide the failure
+        sys.stderr.write(f"(py-spy could not dump the server's threads: {exc})\n")
+        return
+    sys.stderr.write((out.stdout or out.stderr).decode(errors="replace"))
 
 
 def shells(box: str) -> int:
