@@ -153,3 +153,21 @@ def test_a_flood_without_sequences_keeps_the_ground_state_cheaply() -> None:
 def test_clean_start_of_nothing() -> None:
     assert clean_start(CSI, b"") == 0
     assert clean_start(OSC, b"no end") == 6
+
+
+def test_a_snapshot_costs_one_copy() -> None:
+    """A resync or a reattach takes a snapshot of the whole buffer (MiBs with a large
+    ``--replay``): it is copied once, not through a copy of the slice first."""
+    import tracemalloc
+
+    size = 4 << 20
+    replay = Replay(size)
+    replay.append(b"\x1b[1m" + b"y" * (size - 4))
+    tracemalloc.start()
+    try:
+        data, skip = replay.snapshot()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (len(data), skip) == (size, 0)
+    assert peak < size * 1.25, peak

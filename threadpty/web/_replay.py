@@ -161,4 +161,7 @@ class Replay:
     def snapshot(self) -> Tuple[bytes, int]:
         """What to replay, from a clean start; and how many kept bytes were skipped to reach it."""
         skip = clean_start(self._state, self._data)
-        return bytes(self._data[skip:]), skip
+        # One copy, not two (a bytearray's slice is a copy of its own): with a replay of some
+        # MiB, a resync or reattach would otherwise hold three of it at once for a moment.
+        with memoryview(self._data) as whole, whole[skip:] as kept:
+            return bytes(kept), skip
