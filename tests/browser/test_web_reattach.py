@@ -349,6 +349,35 @@ def start_lingering(server: WebServer, box: str) -> Any:
     return hello["id"]
 
 
+def test_a_page_reattaching_as_its_session_starts_gets_it(box: str) -> None:
+    """The id comes before the terminal has started (its exec made and started, its first size
+    applied): a page that reloads in that moment gets its session, not a new shell."""
+    with web_server("--exec", box, "--linger", "60") as server:
+        for _ in range(3):
+            with server.ws() as first, server.ws() as second:
+                ws_send_start(first, None)
+                hello = Reader(first).control()
+                assert hello["type"] == "session"
+                ws_send_start(second, hello["id"])
+                again = Reader(second).control()
+                assert again == {
+                    "type": "session",
+                    "id": hello["id"],
+                    "resumed": True,
+                    "linger": 60.0,
+                }, again
+                second.send(b"echo re''attached\n")
+                Reader(second).until(rb"reattached")
+            wait_viewers(server, 0)
+            [listed] = sessions(server)
+            status, body = api(server, f"/api/sessions/{listed['id']}/end", bearer(server.token))
+            assert status == 200 and body["hung_up"] is True
+
+
+def ws_send_start(ws: Any, key: Any) -> None:
+    ws.send(json.dumps({"type": "start", "rows": 24, "cols": 80, "session": key}))
+
+
 def test_reattaching_needs_the_token(box: str) -> None:
     with web_server("--exec", box, "--linger", "60") as server:
         key = start_lingering(server, box)

@@ -52,6 +52,9 @@ START_TIMEOUT = 30.0
 # before the page is pinged to learn whether it is still there.
 _TICK = 0.5
 _STUCK = 1.0
+# The longest a page reattaching or joining as a viewer waits for the session's terminal to
+# finish starting (its exec made and started, its first size applied: seconds under load).
+_SETTLE_FOR = 120.0
 
 
 class LossWatch:
@@ -241,6 +244,9 @@ class WebSession:
         self._gone_at: Optional[float] = None
         self._generation = 0
         self.terminal: Optional[WebTerminal] = None
+        # Set once begin() is through, the terminal started or not: its output (and the id's
+        # message) come before, so a page can name the session while it is still starting.
+        self._settled = threading.Event()
         # What the index shows of it. The last activity (input or output) is a float replaced
         # whole by either thread, read without a lock: a tick's worth of staleness is harmless.
         self.container = container
@@ -327,19 +333,23 @@ class WebSession:
         with self._cond:
             self.owner = self._conn = bridge
         self.size = size
-        if self.lingers:
-            # Before the terminal starts: no output can come before it.
-            bridge.ws.send(session_message(self.key, False, self.linger))
         try:
-            self.terminal = self._open(size, self._output, self._over_cb)
-        except Exception as exc:  # noqa: BLE001 - told to the page, in one line
-            log.warning("session %d could not start: %s", self.number, exc)
-            raise BadMessage(f"could not start: {getattr(exc, 'explanation', exc)}") from exc
+            if self.lingers:
+                # Before the terminal starts: no output can come before it.
+                bridge.ws.send(session_message(self.key, False, self.linger))
+            try:
+                self.terminal = self._open(size, self._output, self._over_cb)
+            except Exception as exc:  # noqa: BLE001 - told to the page, in one line
+                log.warning("session %d could not start: %s", self.number, exc)
+                raise BadMessage(f"could not start: {getattr(exc, 'explanation', exc)}") from exc
+        finally:
+            self._settled.set()
 
     def attach(self, bridge: "Bridge", size: Tuple[int, int]) -> bool:
         """A page reattaching (on ``bridge``'s thread): take the session over, close the page
         attached now (if any) with TAKEN_CODE, send the replay, then redraw at ``size``. False,
         with nothing changed, if the session is over or ending (the page gets a new one)."""
+        self._settled.wait(_SETTLE_FOR)
         with self._cond:
             if self._over or self._ending or self.terminal is None:
                 return False
@@ -384,6 +394,7 @@ class WebSession:
         the size and the replay, then the output as it comes, through a backlog of its own. False
         if the session is over or ending; raises :class:`BadMessage` when it has its maximum of
         viewers. The page attached now stays."""
+        self._settled.wait(_SETTLE_FOR)
         # Under _send_lock: the replay, then the output after it, nothing lost or sent twice.
         with self._send_lock:
             with self._cond:
