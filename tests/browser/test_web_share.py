@@ -2,7 +2,8 @@
 two pages on one session. The writer's typing shows in the viewer, which takes the writer's size;
 a read-only viewer's typing reaches nothing, not even through a client that sends it anyway; a
 viewer that stops reading does not hold back the writer's output, and the server's memory stays
-within its bound; with --shared-writers a viewer types too."""
+within its bound; a viewer that fell behind once is resynchronised from the recent output and
+goes on; with --shared-writers a viewer types too."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import pytest
 from test_web_browser import browser, screen, type_line, wait_screen  # noqa: F401
 from test_web_reattach import has_line, in_box, lines, open_terminal, sessions
 
-from webrig import WebServer, peak_rss_until, web_server
+from webrig import Reader, WebServer, peak_rss_until, web_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -272,6 +273,111 @@ def test_a_viewer_that_stops_reading_holds_back_nothing(browser: Any, box: str) 
         finally:
             raw.close()
             writer.close()
+
+
+def test_a_viewer_may_join_as_the_session_starts(box: str) -> None:
+    """The share link is there once the page has the id, which comes before the terminal has
+    started: a viewer that joins in that moment is let in and sees the shell's first words."""
+    with web_server("--exec", box, "--linger", "60") as server:
+        for _ in range(3):
+            with server.ws() as ws:
+                owner = Reader(ws)
+                ws.send(json.dumps({"type": "start", "rows": 24, "cols": 80, "session": None}))
+                hello = owner.control()
+                assert hello["type"] == "session"
+                raw = RawViewer(server, str(hello["id"]))
+                try:
+                    joined = raw.control("session")
+                    assert joined["view"] is True and joined["id"] == hello["id"]
+                    seen = b""
+                    while b"# " not in seen:
+                        opcode, payload = raw.frame()
+                        assert opcode != -1, f"the viewer's connection ended: {seen!r}"
+                        if opcode == 0x2:
+                            seen += payload
+                finally:
+                    raw.close()
+
+
+def test_a_viewer_that_falls_behind_once_is_resynchronised_and_goes_on(box: str) -> None:
+    """A viewer that stops reading and then reads again, having fallen behind once: it gets a
+    ``resync`` message, the recent output from the replay buffer and the live output after it,
+    and it stays. The flood's size makes exactly one fall behind certain: with a replay of
+    R = 8 MiB the bound is 2R; the first fall behind comes once 2R are queued (beyond what the
+    sockets hold, S: at most 4 MiB here), after which R are queued again, so a second would need
+    R more. The flood's 23.4 MB pass 2R + S and stay under 3R. The owner is a client that reads
+    at once (a page would take half a minute to draw it all, and a viewer that reads nothing
+    for 40 s is cut for not answering the server's ping)."""
+    replay = 8 * MiB
+    flood = 23_400_000
+    tag = uuid.uuid4().hex[:8]
+    go = f"/tmp/go-{tag}"
+    ended, live = f"flood-ended-{tag}".encode(), f"after-{tag}".encode()
+    with web_server("--exec", box, "--linger", "60", "--replay", str(replay)) as server:
+        with server.ws() as ws:
+            owner = Reader(ws)
+            # "session": null asks for a session that outlives its connection (as the page does)
+            ws.send(json.dumps({"type": "start", "rows": 24, "cols": 80, "session": None}))
+            key = owner.control()
+            while key["type"] != "session":
+                key = owner.control()
+            owner.until(rb"# ")
+            # No output processing: the flood's bytes are what reaches the viewers.
+            ws.send(
+                f"stty -opost; while [ ! -e {go} ]; do sleep 0.1; done; "
+                f"yes | head -c {flood}; echo; echo flood-end''ed-{tag}\n".encode()
+            )
+            raw = RawViewer(server, str(key["id"]), rcvbuf=4096)
+            try:
+                raw.control("session")  # joined; it reads nothing until the flood is over
+                wait_viewers(server, 2)
+                in_box(box, f"touch {go}")
+                tail = b""
+                while ended not in tail:
+                    frame = owner.one(60)
+                    if isinstance(frame, bytes):
+                        tail = (tail + frame)[-64:]
+                        owner.data.clear()
+                        owner.frames.clear()
+                ws.send(f"echo after''-{tag}\n".encode())
+                # Now it reads: what was sent before the resync, the resync, the recent output
+                # and what came after, live.
+                resyncs = before = after = 0
+                seen: List[bytes] = []  # after the resync, in order: the flood's end, the echo
+                tail = b""
+                while live not in seen:
+                    opcode, payload = raw.frame()
+                    assert opcode != -1, f"the viewer was dropped ({resyncs} resyncs)"
+                    if opcode == 0x1:
+                        message = json.loads(payload)
+                        assert message["type"] != "error", message
+                        if message["type"] == "resync":
+                            resyncs += 1
+                            seen.clear()
+                        continue
+                    if opcode != 0x2:
+                        continue
+                    if not resyncs:
+                        before += len(payload)
+                        continue
+                    after += len(payload)
+                    window = tail + payload  # a mark may straddle two frames
+                    for mark in (ended, live):
+                        if mark in window and mark not in seen:
+                            seen.append(mark)
+                    tail = window[-64:]
+                print(f"received {before} bytes before the resync, {after} after it")
+                assert resyncs == 1
+                assert seen == [ended, live]
+                # After the resync comes the replay: as much recent output as it keeps, so
+                # less than the whole flood and more than what came after the fall behind.
+                assert replay // 2 < after < flood, after
+                # It did fall behind: far from all of the flood came before the resync.
+                assert before < flood - replay, before
+                wait_viewers(server, 2)  # it stays
+            finally:
+                raw.close()
+                in_box(box, f"rm -f {go}")
 
 
 def test_with_shared_writers_a_viewer_types_too(browser: Any, box: str) -> None:  # noqa: F811
