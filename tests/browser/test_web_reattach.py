@@ -375,6 +375,8 @@ def test_a_page_reattaching_as_its_session_starts_gets_it(box: str) -> None:
 
 
 def ws_send_start(ws: Any, key: Any) -> None:
+    """A page's start: ``key`` None asks for a session that outlives its connection, an id
+    reattaches to that session."""
     ws.send(json.dumps({"type": "start", "rows": 24, "cols": 80, "session": key}))
 
 

@@ -18,7 +18,7 @@ from typing import Any, List, Optional, Tuple
 
 import pytest
 from test_web_browser import browser, screen, type_line, wait_screen  # noqa: F401
-from test_web_reattach import has_line, in_box, lines, open_terminal, sessions
+from test_web_reattach import has_line, in_box, lines, open_terminal, sessions, ws_send_start
 
 from webrig import Reader, WebServer, peak_rss_until, web_server
 
@@ -282,7 +282,7 @@ def test_a_viewer_may_join_as_the_session_starts(box: str) -> None:
         for _ in range(3):
             with server.ws() as ws:
                 owner = Reader(ws)
-                ws.send(json.dumps({"type": "start", "rows": 24, "cols": 80, "session": None}))
+                ws_send_start(ws, None)
                 hello = owner.control()
                 assert hello["type"] == "session"
                 raw = RawViewer(server, str(hello["id"]))
@@ -316,11 +316,9 @@ def test_a_viewer_that_falls_behind_once_is_resynchronised_and_goes_on(box: str)
     with web_server("--exec", box, "--linger", "60", "--replay", str(replay)) as server:
         with server.ws() as ws:
             owner = Reader(ws)
-            # "session": null asks for a session that outlives its connection (as the page does)
-            ws.send(json.dumps({"type": "start", "rows": 24, "cols": 80, "session": None}))
+            ws_send_start(ws, None)  # a session that outlives its connection, as the page asks
             key = owner.control()
-            while key["type"] != "session":
-                key = owner.control()
+            assert key["type"] == "session"
             owner.until(rb"# ")
             # No output processing: the flood's bytes are what reaches the viewers.
             ws.send(
